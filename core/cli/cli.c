@@ -1,0 +1,383 @@
+/* The `ferry` command: dispatch, `run` and `validate`. */
+#include "cli.h"
+#include "flow/flow.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *usage_text =
+    "usage: ferry COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run INTEGRATION.json       run one flow now and record it\n"
+    "  validate FILE...           check integration and instance files\n"
+    "  components list|describe   what the loader found (and refused)\n"
+    "  executions list|show       execution history from the store\n"
+    "  version                    print versions\n"
+    "\n"
+    "Every command takes --help. Common settings: --components-dir DIR\n"
+    "(FERRY_COMPONENTS_DIR, default build/components), --db PATH (FERRY_DB,\n"
+    "default ferry.db).\n";
+
+const char *cli_components_dir(const char *flag) {
+    const char *env = getenv("FERRY_COMPONENTS_DIR");
+    return flag ? flag : env && *env ? env : "build/components";
+}
+
+const char *cli_db_path(const char *flag) {
+    const char *env = getenv("FERRY_DB");
+    return flag ? flag : env && *env ? env : "ferry.db";
+}
+
+/* Loads the registry; a missing default directory only means "no .so". */
+static int load_registry(abi_registry *reg, const char *flag) {
+    const char *dir = cli_components_dir(flag);
+    int explicit_dir = flag || getenv("FERRY_COMPONENTS_DIR");
+    struct stat sb;
+    char *err = NULL;
+    if (!explicit_dir && stat(dir, &sb) != 0)
+        dir = NULL;
+    if (dir && flow_load_registry(reg, dir, &err)) {
+        fprintf(stderr, "ferry: components directory %s: %s\n", dir,
+                err ? err : "cannot be read");
+        free(err);
+        return -1;
+    }
+    if (!dir) {
+        abi_registry_init(reg);
+        if (abi_registry_add_builtin(reg, flow_core_component(), &err)) {
+            fprintf(stderr, "ferry: %s\n", err);
+            free(err);
+            return -1;
+        }
+    }
+    abi_print_refusals(reg, stderr);
+    return 0;
+}
+
+/* ---- run ---- */
+
+static volatile int run_cancel;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    run_cancel = 1;
+}
+
+static const char *level_name(int level) {
+    if (level >= FERRY_LOG_ERROR)
+        return "error";
+    if (level >= FERRY_LOG_WARN)
+        return "warn";
+    if (level >= FERRY_LOG_INFO)
+        return "info";
+    return "debug";
+}
+
+typedef struct run_ui {
+    int quiet;
+} run_ui;
+
+static void run_on_step(void *ud, const flow_step_event *ev) {
+    run_ui *ui = ud;
+    if (ui->quiet || ev->depth > 0)
+        return;
+    fprintf(stderr, "step %-24s %-10s %9.3f ms", ev->path, ev->status,
+            (double)ev->duration_us / 1000.0);
+    if (ev->error_code)
+        fprintf(stderr, "  %s: %s", ferry_err_name(ev->error_code),
+                ev->error_message ? ev->error_message : "");
+    fputc('\n', stderr);
+}
+
+static void run_on_log(void *ud, const char *path, int level,
+                       const char *msg) {
+    run_ui *ui = ud;
+    if (ui->quiet && level < FERRY_LOG_WARN)
+        return;
+    fprintf(stderr, "  [%s] %s%s%s\n", level_name(level), path ? path : "",
+            path ? ": " : "", msg);
+}
+
+static json_t *read_input(const char *arg) {
+    json_error_t e;
+    json_t *v;
+    if (arg[0] == '@') {
+        v = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
+        if (!v)
+            fprintf(stderr, "ferry: --input %s: invalid JSON at line %d column %d: %s\n",
+                    arg + 1, e.line, e.column, e.text);
+    } else {
+        v = json_loads(arg, JSON_DECODE_ANY, &e);
+        if (!v)
+            fprintf(stderr, "ferry: --input: invalid JSON at column %d: %s\n",
+                    e.column, e.text);
+    }
+    return v;
+}
+
+static void run_usage(FILE *f) {
+    fprintf(f,
+            "usage: ferry run INTEGRATION.json [--instance INSTANCE.json]\n"
+            "                 [--flow NAME] [--input JSON|@FILE]\n"
+            "                 [--components-dir DIR] [--db PATH]\n"
+            "                 [--max-recorded-bytes N] [--quiet]\n"
+            "\n"
+            "Runs one flow now. Each top-level step is printed on stderr as it\n"
+            "finishes; the final output is printed on stdout as JSON. The\n"
+            "trigger payload is {\"type\": \"manual\", \"body\": INPUT}.\n"
+            "Exit status: 0 succeeded, 1 the execution failed, 2 usage or\n"
+            "definition error.\n");
+}
+
+int cli_run(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"instance", required_argument, 0, 'i'},
+        {"flow", required_argument, 0, 'f'},
+        {"input", required_argument, 0, 'I'},
+        {"components-dir", required_argument, 0, 'c'},
+        {"db", required_argument, 0, 'd'},
+        {"max-recorded-bytes", required_argument, 0, 'm'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *instance = NULL, *flow = NULL, *input = NULL, *dir = NULL,
+               *db = NULL;
+    long max_rec = 0;
+    run_ui ui = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': instance = optarg; break;
+        case 'f': flow = optarg; break;
+        case 'I': input = optarg; break;
+        case 'c': dir = optarg; break;
+        case 'd': db = optarg; break;
+        case 'q': ui.quiet = 1; break;
+        case 'm': {
+            char *end;
+            max_rec = strtol(optarg, &end, 10);
+            if (*end || max_rec < 16) {
+                fprintf(stderr, "ferry run: --max-recorded-bytes must be a "
+                                "number >= 16\n");
+                return CLI_USAGE;
+            }
+            break;
+        }
+        case 'h': run_usage(stdout); return CLI_OK;
+        default: run_usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        run_usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *file = argv[optind];
+
+    int status = CLI_USAGE;
+    abi_registry reg;
+    flow_diags d = {0};
+    flow_integration *ig = NULL;
+    flow_instance *in = NULL;
+    json_t *body = NULL, *trigger = NULL;
+    store *st = NULL;
+    flow_result res = {0};
+
+    if (load_registry(&reg, dir))
+        return CLI_USAGE;
+    ig = flow_integration_load(file, &reg, &d);
+    if (ig)
+        in = flow_instance_load(instance, ig, &reg, &d);
+    if (d.n) {
+        flow_diags_print(&d, stderr);
+        goto out;
+    }
+    const flow_def *f = flow_find(ig, flow);
+    if (!f) {
+        if (flow)
+            fprintf(stderr, "ferry run: integration '%s' has no flow '%s'\n",
+                    ig->name, flow);
+        else
+            fprintf(stderr, "ferry run: integration '%s' has %zu flows; choose "
+                            "one with --flow\n",
+                    ig->name, ig->nflows);
+        goto out;
+    }
+    if (input && !(body = read_input(input)))
+        goto out;
+    trigger = json_pack("{s:s, s:O?}", "type", "manual", "body", body);
+
+    char *err = NULL;
+    st = store_open_sqlite(cli_db_path(db), &err);
+    if (!st) {
+        fprintf(stderr, "ferry: cannot open the store %s: %s\n",
+                cli_db_path(db), err ? err : "unknown error");
+        free(err);
+        status = CLI_FAILED;
+        goto out;
+    }
+
+    flow_exec_opts o = {
+        .st = st,
+        .max_recorded = (size_t)max_rec,
+        .cancel = &run_cancel,
+        .on_step = run_on_step,
+        .on_log = run_on_log,
+        .ud = &ui,
+    };
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (flow_execute(ig, in, f, trigger, &o, &res)) {
+        fprintf(stderr, "ferry: %s\n", res.error_message);
+        status = CLI_FAILED;
+        goto out;
+    }
+    if (!strcmp(res.status, "succeeded")) {
+        json_dumpf(res.output, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        fputc('\n', stdout);
+        if (!ui.quiet)
+            fprintf(stderr, "execution %s succeeded\n", res.id);
+        status = CLI_OK;
+    } else {
+        fprintf(stderr, "execution %s %s at step %s: %s: %s\n", res.id,
+                res.status, res.error_step ? res.error_step : "?",
+                ferry_err_name(res.error_code),
+                res.error_message ? res.error_message : "");
+        status = CLI_FAILED;
+    }
+out:
+    flow_result_clear(&res);
+    store_close(st);
+    json_decref(trigger);
+    json_decref(body);
+    flow_instance_free(in);
+    flow_integration_free(ig);
+    flow_diags_free(&d);
+    abi_registry_free(&reg);
+    return status;
+}
+
+/* ---- validate ---- */
+
+static void validate_usage(FILE *f) {
+    fprintf(f,
+            "usage: ferry validate FILE... [--components-dir DIR]\n"
+            "\n"
+            "Checks integration files (those with \"flows\") and instance files\n"
+            "(those with \"integration\"); an instance is checked against the\n"
+            "integration of that name among the FILEs. Every error is printed\n"
+            "as FILE: PATH: message. Exit status 0 if all are valid, else 2.\n");
+}
+
+int cli_validate(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"components-dir", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *dir = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': dir = optarg; break;
+        case 'h': validate_usage(stdout); return CLI_OK;
+        default: validate_usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        validate_usage(stderr);
+        return CLI_USAGE;
+    }
+    abi_registry reg;
+    if (load_registry(&reg, dir))
+        return CLI_USAGE;
+    int nfiles = argc - optind;
+    flow_integration **igs = calloc((size_t)nfiles, sizeof(*igs));
+    char *is_instance = calloc((size_t)nfiles, 1);
+    flow_diags d = {0};
+    int bad = 0;
+
+    /* Integrations first, so that instances can be checked against them. */
+    for (int i = 0; i < nfiles; i++) {
+        const char *file = argv[optind + i];
+        json_t *doc = json_load_file(file, 0, NULL);
+        if (json_is_object(doc) && !json_object_get(doc, "flows") &&
+            json_object_get(doc, "integration")) {
+            is_instance[i] = 1;
+        } else {
+            size_t before = d.n;
+            igs[i] = flow_integration_load(file, &reg, &d);
+            bad |= d.n > before;
+        }
+        json_decref(doc);
+    }
+    for (int i = 0; i < nfiles; i++) {
+        if (!is_instance[i])
+            continue;
+        const char *file = argv[optind + i];
+        json_t *doc = json_load_file(file, 0, NULL);
+        const char *want =
+            json_string_value(json_object_get(doc, "integration"));
+        const flow_integration *ig = NULL;
+        for (int k = 0; k < nfiles && want; k++)
+            if (igs[k] && !strcmp(igs[k]->name, want))
+                ig = igs[k];
+        if (!ig) {
+            flow_diags_add(&d, file, "integration",
+                           "integration '%s' is not among the files given "
+                           "(validate an instance together with its "
+                           "integration file)",
+                           want ? want : "?");
+            bad = 1;
+        } else {
+            size_t before = d.n;
+            flow_instance_free(flow_instance_load(file, ig, &reg, &d));
+            bad |= d.n > before;
+        }
+        json_decref(doc);
+    }
+    flow_diags_print(&d, stderr);
+    if (!bad)
+        for (int i = 0; i < nfiles; i++)
+            printf("%s: valid\n", argv[optind + i]);
+    for (int i = 0; i < nfiles; i++)
+        flow_integration_free(igs[i]);
+    free(igs);
+    free(is_instance);
+    flow_diags_free(&d);
+    abi_registry_free(&reg);
+    return bad ? CLI_USAGE : CLI_OK;
+}
+
+/* ---- dispatch ---- */
+
+int cli_main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run"))
+        return cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "validate"))
+        return cli_validate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "components"))
+        return cli_components(argc - 1, argv + 1);
+    if (!strcmp(cmd, "executions"))
+        return cli_executions(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("ferry %s (ABI %d.%d, store schema %d, jansson %s)\n",
+               FERRY_VERSION, FERRY_ABI_MAJOR, FERRY_ABI_MINOR,
+               store_schema_version(), JANSSON_VERSION);
+        return CLI_OK;
+    }
+    fprintf(stderr, "ferry: unknown command '%s'\n\n%s", cmd, usage_text);
+    return CLI_USAGE;
+}

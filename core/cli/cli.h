@@ -1,0 +1,28 @@
+/*
+ * cli: the `ferry` command line. One function per command; each parses its
+ * own options with getopt_long, prints --help, and returns the process exit
+ * status: 0 success, 1 the execution failed, 2 a usage or definition error.
+ * Commands print results on stdout and diagnostics on stderr.
+ */
+#ifndef FERRY_CORE_CLI_H
+#define FERRY_CORE_CLI_H
+
+#define CLI_OK 0
+#define CLI_FAILED 1
+#define CLI_USAGE 2
+
+/* Dispatches argv[1] to a command. */
+int cli_main(int argc, char **argv);
+
+int cli_run(int argc, char **argv);         /* ferry run */
+int cli_validate(int argc, char **argv);    /* ferry validate */
+int cli_components(int argc, char **argv);  /* ferry components list|describe */
+int cli_executions(int argc, char **argv);  /* ferry executions list|show */
+
+/* The components directory: flag if non-NULL, else $FERRY_COMPONENTS_DIR,
+ * else "build/components". Returns a borrowed string. */
+const char *cli_components_dir(const char *flag);
+/* The database path: flag if non-NULL, else $FERRY_DB, else "ferry.db". */
+const char *cli_db_path(const char *flag);
+
+#endif

@@ -1,0 +1,1083 @@
+/*
+ * Loading and validating integration and instance files. A definition is
+ * checked whole before anything runs: every error is collected with the
+ * file and the JSON path it concerns, and a definition with any error is
+ * not returned at all, so nothing half-loads.
+ */
+#include "flow.h"
+#include "jqv.h"
+#include "tmpl_internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* snprintf for JSON paths and messages: a path past the buffer is cut,
+ * which only shortens a message. */
+static void pathf(char *buf, size_t n, const char *fmt, ...) FERRY_PRINTF(3, 4);
+static void pathf(char *buf, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- diagnostics ---- */
+
+void flow_diags_add(flow_diags *d, const char *file, const char *path,
+                    const char *fmt, ...) {
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        flow_diag *it = realloc(d->items, cap * sizeof(*it));
+        if (!it)
+            return;
+        d->items = it;
+        d->cap = cap;
+    }
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    flow_diag *g = &d->items[d->n++];
+    g->file = strdup(file ? file : "-");
+    g->path = strdup(path && *path ? path : "$");
+    g->message = msg ? msg : strdup("out of memory");
+}
+
+void flow_diags_print(const flow_diags *d, FILE *f) {
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(f, "%s: %s: %s\n", d->items[i].file, d->items[i].path,
+                d->items[i].message);
+}
+
+void flow_diags_free(flow_diags *d) {
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->items[i].file);
+        free(d->items[i].path);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    memset(d, 0, sizeof(*d));
+}
+
+/* ---- small checks ---- */
+
+static const char *const value_types[] = {
+    "string", "integer", "number", "boolean", "object", "array", "any", NULL};
+
+static int value_type_known(const char *t) {
+    for (int i = 0; value_types[i]; i++)
+        if (!strcmp(t, value_types[i]))
+            return 1;
+    return 0;
+}
+
+static int is_ident(const char *s) {
+    if (!s || !*s ||
+        !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static int is_name(const char *s) {
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+              *s == '.'))
+            return 0;
+    return 1;
+}
+
+/* Reports members of obj not in allowed (NULL-terminated). */
+static void check_keys(flow_diags *d, const char *file, const char *path,
+                       const json_t *obj, const char *const *allowed,
+                       const char *what) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        int ok = 0;
+        for (int i = 0; allowed[i] && !ok; i++)
+            ok = !strcmp(k, allowed[i]);
+        if (!ok) {
+            char p[1024];
+            pathf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", k);
+            flow_diags_add(d, file, p, "unknown field '%s' in %s", k, what);
+        }
+    }
+}
+
+static json_t *load_json(const char *file, flow_diags *d) {
+    json_error_t e;
+    json_t *doc = json_load_file(file, JSON_REJECT_DUPLICATES, &e);
+    if (!doc) {
+        char p[64];
+        if (e.line > 0)
+            pathf(p, sizeof(p), "line %d column %d", e.line, e.column);
+        else
+            pathf(p, sizeof(p), "$");
+        flow_diags_add(d, file, p, "invalid JSON: %s", e.text);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        flow_diags_add(d, file, "$", "expected a JSON object, got %s",
+                       abi_json_type_name(doc));
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* ---- compiling steps ---- */
+
+typedef struct pos {
+    const flow_step_list *list;
+    size_t index;
+} pos;
+
+enum { VIS_UNSEEN, VIS_VISIBLE, VIS_RUNNING };
+
+typedef struct step_info {
+    const char *name;
+    const flow_step_list *list;
+    size_t index;
+    int last_use; /* index within list of the last reader, or -1 */
+    int state;
+} step_info;
+
+typedef struct compiler {
+    const char *file;
+    flow_diags *d;
+    const abi_registry *reg;
+    const flow_integration *ig;
+    step_info *steps; /* by id */
+    int nsteps;
+    pos chain[64]; /* where we are, outermost first */
+    int depth;
+    const char *aliases[64];
+    int nloops;
+} compiler;
+
+static int lookup_step_cb(void *ud, const char *name, char *why, size_t n) {
+    compiler *c = ud;
+    for (int i = 0; i < c->nsteps; i++) {
+        if (strcmp(c->steps[i].name, name))
+            continue;
+        if (c->steps[i].state == VIS_VISIBLE)
+            return i;
+        if (c->steps[i].state == VIS_RUNNING)
+            pathf(why, n,
+                     "cycle: step '%s' refers to its own output (it is not "
+                     "finished when this runs)",
+                     name);
+        else
+            pathf(why, n,
+                     "step '%s' does not come before this step; a step can "
+                     "only use the output of earlier steps in its flow",
+                     name);
+        return -1;
+    }
+    pathf(why, n, "no step named '%s' in this flow", name);
+    return -1;
+}
+
+static void on_step_ref_cb(void *ud, int id) {
+    compiler *c = ud;
+    step_info *s = &c->steps[id];
+    for (int i = c->depth - 1; i >= 0; i--) {
+        if (c->chain[i].list == s->list) {
+            if ((int)c->chain[i].index > s->last_use)
+                s->last_use = (int)c->chain[i].index;
+            return;
+        }
+    }
+}
+
+static tmpl *compile_value(compiler *c, const json_t *v, const char *path) {
+    tmpl_env env = {
+        .file = c->file,
+        .d = c->d,
+        .config_decl = c->ig->config_decl,
+        .conn_decl = c->ig->conn_decl,
+        .lookup_step = lookup_step_cb,
+        .on_step_ref = on_step_ref_cb,
+        .ud = c,
+        .aliases = c->aliases,
+        .nloops = c->nloops,
+    };
+    return tmpl_compile(v, &env, path);
+}
+
+static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
+                         const char *path);
+
+/* The list of an action's inputs as "a, b, c" for messages. */
+static void input_names(const ferry_action *a, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (const ferry_input *in = a->inputs; in && in->name && used < n;
+         in++) {
+        pathf(buf + used, n - used, "%s%s", used ? ", " : "", in->name);
+        used += strlen(buf + used);
+    }
+    if (!buf[0])
+        pathf(buf, n, "none");
+}
+
+static void compile_action(compiler *c, flow_step *st, const json_t *js,
+                           const char *path) {
+    static const char *const keys[] = {"name",       "action", "input",
+                                       "connection", "description", NULL};
+    char p[1024];
+    check_keys(c->d, c->file, path, js, keys, "an action step");
+    json_t *jaction = json_object_get(js, "action");
+    pathf(p, sizeof(p), "%s.action", path);
+    if (!json_is_string(jaction)) {
+        flow_diags_add(c->d, c->file, p, "expected an action id string");
+        return;
+    }
+    const char *id = json_string_value(jaction);
+    st->action_id = strdup(id);
+    st->action = abi_find_action(c->reg, id, &st->component);
+    if (!st->action) {
+        const char *dot = strchr(id, '.');
+        char comp[128];
+        pathf(comp, sizeof(comp), "%.*s", dot ? (int)(dot - id) : 0, id);
+        const abi_component *owner = abi_find_component(c->reg, comp);
+        if (!dot)
+            flow_diags_add(c->d, c->file, p,
+                           "'%s' is not an action id (expected "
+                           "component.action)",
+                           id);
+        else if (!owner)
+            flow_diags_add(c->d, c->file, p,
+                           "unknown action '%s': no component '%s' is loaded "
+                           "(see `ferry components list`)",
+                           id, comp);
+        else
+            flow_diags_add(c->d, c->file, p,
+                           "unknown action '%s': component '%s' has no such "
+                           "action (see `ferry components describe %s`)",
+                           id, comp, comp);
+        return;
+    }
+
+    json_t *jconn = json_object_get(js, "connection");
+    if (jconn) {
+        pathf(p, sizeof(p), "%s.connection", path);
+        if (!json_is_string(jconn))
+            flow_diags_add(c->d, c->file, p, "expected a connection name");
+        else if (!c->ig->conn_decl ||
+                 !json_object_get(c->ig->conn_decl, json_string_value(jconn)))
+            flow_diags_add(c->d, c->file, p,
+                           "no connection '%s' is declared in the "
+                           "integration's \"connections\"",
+                           json_string_value(jconn));
+        else
+            st->connection = strdup(json_string_value(jconn));
+    }
+
+    json_t *jinput = json_object_get(js, "input");
+    pathf(p, sizeof(p), "%s.input", path);
+    if (jinput && !json_is_object(jinput)) {
+        flow_diags_add(c->d, c->file, p,
+                       "expected an object of the action's inputs, got %s",
+                       abi_json_type_name(jinput));
+        return;
+    }
+    const ferry_action *a = st->action;
+    int ok = 1;
+    if (jinput) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(jinput, k, v) {
+            const ferry_input *in = a->inputs;
+            while (in && in->name && strcmp(in->name, k))
+                in++;
+            if (!in || !in->name) {
+                char names[512];
+                input_names(a, names, sizeof(names));
+                char pk[1024];
+                pathf(pk, sizeof(pk), "%s.%s", p, k);
+                flow_diags_add(c->d, c->file, pk,
+                               "action '%s' has no input '%s' (inputs: %s)",
+                               a->id, k, names);
+                ok = 0;
+            }
+        }
+    }
+    st->input = tmpl_object_new();
+    for (const ferry_input *in = a->inputs; in && in->name; in++) {
+        json_t *v = jinput ? json_object_get(jinput, in->name) : NULL;
+        char pk[1024];
+        pathf(pk, sizeof(pk), "%s.%s", p, in->name);
+        if (!v) {
+            if (in->default_json) {
+                json_t *dv = json_loads(in->default_json, JSON_DECODE_ANY, NULL);
+                if (dv)
+                    tmpl_object_set(st->input, in->name, tmpl_from_value(dv));
+                json_decref(dv);
+            } else if (in->required) {
+                flow_diags_add(c->d, c->file, p,
+                               "missing required input '%s' (%s) of action "
+                               "'%s'",
+                               in->name, in->type, a->id);
+                ok = 0;
+            }
+            continue;
+        }
+        tmpl *t = compile_value(c, v, pk);
+        if (!t) {
+            ok = 0;
+            continue;
+        }
+        const json_t *cv = tmpl_const_value(t);
+        if (cv && !abi_type_matches(in->type, cv) &&
+            !(json_is_null(cv) && !in->required)) {
+            flow_diags_add(c->d, c->file, pk,
+                           "input '%s' of action '%s' must be %s %s, got %s",
+                           in->name, a->id,
+                           strchr("aeiou", in->type[0]) ? "an" : "a", in->type,
+                           abi_json_type_name(cv));
+            ok = 0;
+        } else if (!cv && !tmpl_is_whole_ref(t) &&
+                   json_is_string(v) && strcmp(in->type, "string") &&
+                   strcmp(in->type, "any")) {
+            flow_diags_add(c->d, c->file, pk,
+                           "input '%s' of action '%s' must be %s %s, but text "
+                           "with references always makes a string (use a "
+                           "whole-value reference \"{{ ... }}\")",
+                           in->name, a->id,
+                           strchr("aeiou", in->type[0]) ? "an" : "a",
+                           in->type);
+            ok = 0;
+        }
+        tmpl_object_set(st->input, in->name, t);
+    }
+    (void)ok;
+}
+
+static void compile_jq(compiler *c, flow_step *st, const json_t *js,
+                       const char *path) {
+    static const char *const keys[] = {"name", "jq", "input", "collect",
+                                       "description", NULL};
+    char p[1024];
+    check_keys(c->d, c->file, path, js, keys, "a jq step");
+    json_t *prog = json_object_get(js, "jq");
+    pathf(p, sizeof(p), "%s.jq", path);
+    if (!json_is_string(prog)) {
+        flow_diags_add(c->d, c->file, p, "expected a jq program string");
+    } else {
+        char *err = NULL;
+        st->jq = jqv_compile(json_string_value(prog), &err);
+        if (!st->jq)
+            flow_diags_add(c->d, c->file, p, "jq program does not compile: %s",
+                           err ? err : "unknown error");
+        free(err);
+    }
+    json_t *collect = json_object_get(js, "collect");
+    if (collect && !json_is_boolean(collect)) {
+        pathf(p, sizeof(p), "%s.collect", path);
+        flow_diags_add(c->d, c->file, p, "expected true or false");
+    }
+    st->collect = json_is_true(collect);
+    json_t *input = json_object_get(js, "input");
+    pathf(p, sizeof(p), "%s.input", path);
+    json_t *null = json_null();
+    st->input = compile_value(c, input ? input : null, p);
+    json_decref(null);
+}
+
+static int reserved_root(const char *s) {
+    static const char *const r[] = {"trigger", "config", "steps",
+                                    "connections", "item", "index", NULL};
+    for (int i = 0; r[i]; i++)
+        if (!strcmp(s, r[i]))
+            return 1;
+    return 0;
+}
+
+static void compile_for_each(compiler *c, flow_step *st, const json_t *js,
+                             const char *path) {
+    static const char *const keys[] = {"name", "for_each", "as", "steps",
+                                       "description", NULL};
+    char p[1024];
+    check_keys(c->d, c->file, path, js, keys, "a for_each step");
+    json_t *over = json_object_get(js, "for_each");
+    pathf(p, sizeof(p), "%s.for_each", path);
+    st->over = compile_value(c, over, p);
+    if (st->over && tmpl_const_value(st->over) &&
+        !json_is_array(tmpl_const_value(st->over)))
+        flow_diags_add(c->d, c->file, p,
+                       "for_each must be an array or a reference to one, "
+                       "got %s",
+                       abi_json_type_name(tmpl_const_value(st->over)));
+    json_t *as = json_object_get(js, "as");
+    if (as) {
+        pathf(p, sizeof(p), "%s.as", path);
+        if (!json_is_string(as) || !is_ident(json_string_value(as)) ||
+            reserved_root(json_string_value(as)))
+            flow_diags_add(c->d, c->file, p,
+                           "expected a name for the item (letters, digits, "
+                           "_ and -; not a reserved root like 'steps')");
+        else
+            st->as = strdup(json_string_value(as));
+    }
+    if (c->nloops >= 64) {
+        flow_diags_add(c->d, c->file, path, "for_each nested too deeply");
+        return;
+    }
+    c->aliases[c->nloops++] = st->as;
+    pathf(p, sizeof(p), "%s.steps", path);
+    compile_list(c, json_object_get(js, "steps"), &st->body, p);
+    c->nloops--;
+}
+
+static void compile_branch(compiler *c, flow_step *st, const json_t *js,
+                           const char *path) {
+    static const char *const keys[] = {"name", "branch", "else",
+                                       "description", NULL};
+    static const char *const case_keys[] = {"when", "steps", "description",
+                                            NULL};
+    char p[1024];
+    check_keys(c->d, c->file, path, js, keys, "a branch step");
+    json_t *cases = json_object_get(js, "branch");
+    pathf(p, sizeof(p), "%s.branch", path);
+    if (!json_is_array(cases) || json_array_size(cases) == 0) {
+        flow_diags_add(c->d, c->file, p,
+                       "expected an array of cases {\"when\", \"steps\"}");
+        return;
+    }
+    st->cases = calloc(json_array_size(cases), sizeof(*st->cases));
+    if (!st->cases)
+        return;
+    st->ncases = json_array_size(cases);
+    for (size_t i = 0; i < st->ncases; i++) {
+        json_t *cs = json_array_get(cases, i);
+        char cp[1024];
+        pathf(cp, sizeof(cp), "%s.branch[%zu]", path, i);
+        if (!json_is_object(cs)) {
+            flow_diags_add(c->d, c->file, cp,
+                           "expected a case {\"when\", \"steps\"}");
+            continue;
+        }
+        check_keys(c->d, c->file, cp, cs, case_keys, "a branch case");
+        json_t *when = json_object_get(cs, "when");
+        pathf(p, sizeof(p), "%s.when", cp);
+        if (!when)
+            flow_diags_add(c->d, c->file, p, "missing \"when\"");
+        else
+            st->cases[i].when = compile_value(c, when, p);
+        pathf(p, sizeof(p), "%s.steps", cp);
+        compile_list(c, json_object_get(cs, "steps"), &st->cases[i].steps, p);
+    }
+    json_t *otherwise = json_object_get(js, "else");
+    if (otherwise) {
+        pathf(p, sizeof(p), "%s.else", path);
+        compile_list(c, otherwise, &st->otherwise, p);
+    }
+}
+
+/* First pass: give every step of a flow an id, check names. */
+static void number_steps(compiler *c, const json_t *arr, const char *path) {
+    if (!json_is_array(arr))
+        return;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *js = json_array_get(arr, i);
+        if (!json_is_object(js))
+            continue;
+        char p[1024];
+        pathf(p, sizeof(p), "%s[%zu]", path, i);
+        const char *name = json_string_value(json_object_get(js, "name"));
+        if (name && is_ident(name)) {
+            for (int k = 0; k < c->nsteps; k++) {
+                if (!strcmp(c->steps[k].name, name)) {
+                    char pn[1100];
+                    pathf(pn, sizeof(pn), "%s.name", p);
+                    flow_diags_add(c->d, c->file, pn,
+                                   "duplicate step name '%s' (step names are "
+                                   "unique within a flow)",
+                                   name);
+                    break;
+                }
+            }
+            step_info *s = realloc(c->steps, sizeof(*s) * (size_t)(c->nsteps + 1));
+            if (!s)
+                return;
+            c->steps = s;
+            c->steps[c->nsteps++] =
+                (step_info){name, NULL, 0, -1, VIS_UNSEEN};
+        }
+        char sub[1100];
+        pathf(sub, sizeof(sub), "%s.steps", p);
+        number_steps(c, json_object_get(js, "steps"), sub);
+        json_t *cases = json_object_get(js, "branch");
+        for (size_t k = 0; json_is_array(cases) && k < json_array_size(cases);
+             k++) {
+            pathf(sub, sizeof(sub), "%s.branch[%zu].steps", p, k);
+            number_steps(c, json_object_get(json_array_get(cases, k), "steps"),
+                         sub);
+        }
+        pathf(sub, sizeof(sub), "%s.else", p);
+        number_steps(c, json_object_get(js, "else"), sub);
+    }
+}
+
+static int find_step_id(compiler *c, const char *name) {
+    for (int i = 0; i < c->nsteps; i++)
+        if (!strcmp(c->steps[i].name, name))
+            return i;
+    return -1;
+}
+
+static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
+                         const char *path) {
+    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+        flow_diags_add(c->d, c->file, path,
+                       arr ? "expected a non-empty array of steps"
+                           : "missing: expected a non-empty array of steps");
+        return;
+    }
+    size_t n = json_array_size(arr);
+    out->steps = calloc(n, sizeof(*out->steps));
+    out->release = calloc(n, sizeof(*out->release));
+    if (!out->steps || !out->release)
+        return;
+    out->n = n;
+    if (c->depth >= 64) {
+        flow_diags_add(c->d, c->file, path, "steps nested too deeply");
+        return;
+    }
+    int first_id = -1;
+    c->depth++;
+    for (size_t i = 0; i < n; i++) {
+        flow_step *st = &out->steps[i];
+        json_t *js = json_array_get(arr, i);
+        char p[1024];
+        pathf(p, sizeof(p), "%s[%zu]", path, i);
+        st->id = -1;
+        c->chain[c->depth - 1] = (pos){out, i};
+        if (!json_is_object(js)) {
+            flow_diags_add(c->d, c->file, p, "expected a step object, got %s",
+                           abi_json_type_name(js));
+            continue;
+        }
+        json_t *jname = json_object_get(js, "name");
+        char pn[1100];
+        pathf(pn, sizeof(pn), "%s.name", p);
+        if (!jname) {
+            flow_diags_add(c->d, c->file, pn, "missing step name");
+        } else if (!json_is_string(jname) ||
+                   !is_ident(json_string_value(jname))) {
+            flow_diags_add(c->d, c->file, pn,
+                           "step names start with a letter or '_' and hold "
+                           "letters, digits, '_' and '-'");
+        } else {
+            st->name = strdup(json_string_value(jname));
+            st->id = find_step_id(c, st->name);
+        }
+        if (st->id >= 0) {
+            c->steps[st->id].list = out;
+            c->steps[st->id].index = i;
+            c->steps[st->id].state = VIS_RUNNING;
+            if (first_id < 0)
+                first_id = st->id;
+        }
+
+        int kinds = !!json_object_get(js, "action") +
+                    !!json_object_get(js, "jq") +
+                    !!json_object_get(js, "for_each") +
+                    !!json_object_get(js, "branch");
+        if (kinds != 1) {
+            flow_diags_add(c->d, c->file, p,
+                           kinds ? "a step has exactly one of \"action\", "
+                                   "\"jq\", \"for_each\" or \"branch\""
+                                 : "missing \"action\", \"jq\", \"for_each\" "
+                                   "or \"branch\"");
+        } else if (json_object_get(js, "action")) {
+            st->kind = FLOW_STEP_ACTION;
+            compile_action(c, st, js, p);
+        } else if (json_object_get(js, "jq")) {
+            st->kind = FLOW_STEP_JQ;
+            compile_jq(c, st, js, p);
+        } else if (json_object_get(js, "for_each")) {
+            st->kind = FLOW_STEP_FOR_EACH;
+            compile_for_each(c, st, js, p);
+        } else {
+            st->kind = FLOW_STEP_BRANCH;
+            compile_branch(c, st, js, p);
+        }
+        c->chain[c->depth - 1] = (pos){out, i};
+        if (st->id >= 0)
+            c->steps[st->id].state = VIS_VISIBLE;
+    }
+    c->depth--;
+    /* Leaving the list: its steps are out of sight of what follows. */
+    for (size_t i = 0; i < n; i++)
+        if (out->steps[i].id >= 0)
+            c->steps[out->steps[i].id].state = VIS_UNSEEN;
+    (void)first_id;
+}
+
+/* After compiling: which outputs can be dropped after which step. */
+static void plan_releases(compiler *c) {
+    for (int id = 0; id < c->nsteps; id++) {
+        step_info *s = &c->steps[id];
+        flow_step_list *l = (flow_step_list *)s->list;
+        if (!l || !l->release)
+            continue;
+        int after = s->last_use;
+        if (after < 0) {
+            if (s->index + 1 == l->n)
+                continue; /* the list's result: kept */
+            after = (int)s->index;
+        }
+        int *r = l->release[after];
+        int n = 0;
+        while (r && r[n] >= 0)
+            n++;
+        int *nr = realloc(r, sizeof(int) * (size_t)(n + 2));
+        if (!nr)
+            continue;
+        nr[n] = id;
+        nr[n + 1] = -1;
+        l->release[after] = nr;
+    }
+}
+
+/* ---- freeing ---- */
+
+static void free_list(flow_step_list *l);
+
+static void free_step(flow_step *st) {
+    free(st->name);
+    free(st->action_id);
+    free(st->connection);
+    tmpl_free(st->input);
+    if (st->jq)
+        jqv_free(st->jq);
+    tmpl_free(st->over);
+    free(st->as);
+    free_list(&st->body);
+    for (size_t i = 0; i < st->ncases; i++) {
+        tmpl_free(st->cases[i].when);
+        free_list(&st->cases[i].steps);
+    }
+    free(st->cases);
+    free_list(&st->otherwise);
+}
+
+static void free_list(flow_step_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        free_step(&l->steps[i]);
+        if (l->release)
+            free(l->release[i]);
+    }
+    free(l->steps);
+    free(l->release);
+}
+
+void flow_integration_free(flow_integration *ig) {
+    if (!ig)
+        return;
+    for (size_t i = 0; i < ig->nflows; i++) {
+        free(ig->flows[i].name);
+        json_decref(ig->flows[i].trigger);
+        free_list(&ig->flows[i].steps);
+    }
+    free(ig->flows);
+    free(ig->file);
+    free(ig->name);
+    free(ig->version);
+    json_decref(ig->doc);
+    free(ig);
+}
+
+/* ---- the integration ---- */
+
+static void check_config_decl(flow_diags *d, const char *file,
+                              const json_t *cfg) {
+    static const char *const keys[] = {"type", "default", "required",
+                                       "description", "label", NULL};
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)cfg, name, v) {
+        char p[1024];
+        pathf(p, sizeof(p), "config.%s", name);
+        if (!is_ident(name))
+            flow_diags_add(d, file, p,
+                           "config names hold letters, digits, '_' and '-'");
+        if (!json_is_object(v)) {
+            flow_diags_add(d, file, p,
+                           "expected {\"type\", \"default\", \"required\"}");
+            continue;
+        }
+        check_keys(d, file, p, v, keys, "a config variable");
+        json_t *type = json_object_get(v, "type");
+        char pt[1100];
+        pathf(pt, sizeof(pt), "%s.type", p);
+        if (!json_is_string(type) || !value_type_known(json_string_value(type))) {
+            flow_diags_add(d, file, pt,
+                           "expected one of string, integer, number, boolean, "
+                           "object, array, any");
+            continue;
+        }
+        json_t *req = json_object_get(v, "required");
+        if (req && !json_is_boolean(req)) {
+            pathf(pt, sizeof(pt), "%s.required", p);
+            flow_diags_add(d, file, pt, "expected true or false");
+        }
+        json_t *def = json_object_get(v, "default");
+        if (def && !abi_type_matches(json_string_value(type), def)) {
+            pathf(pt, sizeof(pt), "%s.default", p);
+            flow_diags_add(d, file, pt, "default must be %s, got %s",
+                           json_string_value(type), abi_json_type_name(def));
+        }
+    }
+}
+
+static void check_conn_decl(flow_diags *d, const char *file,
+                            const json_t *conns, const abi_registry *reg) {
+    static const char *const keys[] = {"type", "description", "label",
+                                       "required", NULL};
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)conns, name, v) {
+        char p[1024];
+        pathf(p, sizeof(p), "connections.%s", name);
+        if (!is_ident(name))
+            flow_diags_add(d, file, p,
+                           "connection names hold letters, digits, '_' and "
+                           "'-'");
+        if (!json_is_object(v)) {
+            flow_diags_add(d, file, p, "expected {\"type\", \"description\"}");
+            continue;
+        }
+        check_keys(d, file, p, v, keys, "a connection");
+        const char *type = json_string_value(json_object_get(v, "type"));
+        char pt[1100];
+        pathf(pt, sizeof(pt), "%s.type", p);
+        if (!type)
+            flow_diags_add(d, file, pt,
+                           "expected a connection type id (component.type)");
+        else if (!abi_find_connection_type(reg, type))
+            flow_diags_add(d, file, pt,
+                           "unknown connection type '%s' (no loaded component "
+                           "declares it)",
+                           type);
+    }
+}
+
+flow_integration *flow_integration_load(const char *file,
+                                        const abi_registry *reg,
+                                        flow_diags *d) {
+    static const char *const keys[] = {"name",        "version",
+                                       "description", "config",
+                                       "connections", "flows",
+                                       "label",       NULL};
+    static const char *const flow_keys[] = {"name", "trigger", "steps",
+                                            "description", "label", NULL};
+    static const char *const triggers[] = {"manual", "schedule", "webhook",
+                                           "poll", NULL};
+    size_t before = d->n;
+    json_t *doc = load_json(file, d);
+    if (!doc)
+        return NULL;
+    flow_integration *ig = calloc(1, sizeof(*ig));
+    if (!ig) {
+        json_decref(doc);
+        return NULL;
+    }
+    ig->file = strdup(file);
+    ig->doc = doc;
+    check_keys(d, file, "", doc, keys, "an integration");
+
+    json_t *name = json_object_get(doc, "name");
+    if (!json_is_string(name) || !is_name(json_string_value(name)))
+        flow_diags_add(d, file, "name",
+                       name ? "integration names hold letters, digits, '.', "
+                              "'_' and '-'"
+                            : "missing integration name");
+    else
+        ig->name = strdup(json_string_value(name));
+    json_t *version = json_object_get(doc, "version");
+    if (version && !json_is_string(version))
+        flow_diags_add(d, file, "version", "expected a version string");
+    ig->version = strdup(version ? json_string_value(version) ? json_string_value(version) : "" : "");
+
+    json_t *cfg = json_object_get(doc, "config");
+    if (cfg && !json_is_object(cfg))
+        flow_diags_add(d, file, "config",
+                       "expected an object of config variables by name");
+    else if (cfg)
+        check_config_decl(d, file, cfg);
+    ig->config_decl = json_is_object(cfg) ? cfg : NULL;
+    json_t *conns = json_object_get(doc, "connections");
+    if (conns && !json_is_object(conns))
+        flow_diags_add(d, file, "connections",
+                       "expected an object of connections by name");
+    else if (conns)
+        check_conn_decl(d, file, conns, reg);
+    ig->conn_decl = json_is_object(conns) ? conns : NULL;
+
+    json_t *flows = json_object_get(doc, "flows");
+    if (!json_is_array(flows) || json_array_size(flows) == 0) {
+        flow_diags_add(d, file, "flows",
+                       flows ? "expected a non-empty array of flows"
+                             : "missing: expected a non-empty array of flows");
+        goto done;
+    }
+    ig->flows = calloc(json_array_size(flows), sizeof(*ig->flows));
+    if (!ig->flows)
+        goto done;
+    ig->nflows = json_array_size(flows);
+    for (size_t i = 0; i < ig->nflows; i++) {
+        json_t *jf = json_array_get(flows, i);
+        flow_def *f = &ig->flows[i];
+        char p[256];
+        pathf(p, sizeof(p), "flows[%zu]", i);
+        if (!json_is_object(jf)) {
+            flow_diags_add(d, file, p, "expected a flow object");
+            continue;
+        }
+        check_keys(d, file, p, jf, flow_keys, "a flow");
+        const char *fname = json_string_value(json_object_get(jf, "name"));
+        char pp[300];
+        pathf(pp, sizeof(pp), "%s.name", p);
+        if (!fname || !is_name(fname)) {
+            flow_diags_add(d, file, pp,
+                           fname ? "flow names hold letters, digits, '.', "
+                                   "'_' and '-'"
+                                 : "missing flow name");
+        } else {
+            for (size_t k = 0; k < i; k++)
+                if (ig->flows[k].name && !strcmp(ig->flows[k].name, fname))
+                    flow_diags_add(d, file, pp, "duplicate flow name '%s'",
+                                   fname);
+            f->name = strdup(fname);
+        }
+        json_t *trig = json_object_get(jf, "trigger");
+        pathf(pp, sizeof(pp), "%s.trigger", p);
+        if (trig && !json_is_object(trig)) {
+            flow_diags_add(d, file, pp, "expected a trigger object");
+        } else if (trig) {
+            const char *tt = json_string_value(json_object_get(trig, "type"));
+            int known = 0;
+            for (int k = 0; tt && triggers[k]; k++)
+                known |= !strcmp(tt, triggers[k]);
+            if (!known) {
+                pathf(pp, sizeof(pp), "%s.trigger.type", p);
+                flow_diags_add(d, file, pp,
+                               "expected one of manual, schedule, webhook, "
+                               "poll");
+            }
+        }
+        f->trigger = trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");
+
+        compiler c = {.file = file, .d = d, .reg = reg, .ig = ig};
+        pathf(pp, sizeof(pp), "%s.steps", p);
+        number_steps(&c, json_object_get(jf, "steps"), pp);
+        compile_list(&c, json_object_get(jf, "steps"), &f->steps, pp);
+        plan_releases(&c);
+        f->nsteps = c.nsteps;
+        free(c.steps);
+    }
+done:
+    if (d->n > before) {
+        flow_integration_free(ig);
+        return NULL;
+    }
+    return ig;
+}
+
+const flow_def *flow_find(const flow_integration *ig, const char *name) {
+    if (!name)
+        return ig->nflows == 1 ? &ig->flows[0] : NULL;
+    for (size_t i = 0; i < ig->nflows; i++)
+        if (!strcmp(ig->flows[i].name, name))
+            return &ig->flows[i];
+    return NULL;
+}
+
+/* ---- instances ---- */
+
+void flow_instance_free(flow_instance *in) {
+    if (!in)
+        return;
+    free(in->file);
+    free(in->name);
+    json_decref(in->config);
+    json_decref(in->connections);
+    free(in);
+}
+
+static void check_fields(flow_diags *d, const char *file, const char *path,
+                         const ferry_connection_type *ct, json_t *fields) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(fields, k, v) {
+        const ferry_input *f = ct->fields;
+        while (f && f->name && strcmp(f->name, k))
+            f++;
+        char p[1024];
+        pathf(p, sizeof(p), "%s.%s", path, k);
+        if (!f || !f->name)
+            flow_diags_add(d, file, p,
+                           "connection type '%s' has no field '%s'", ct->id, k);
+        else if (!abi_type_matches(f->type, v))
+            flow_diags_add(d, file, p, "field '%s' must be %s, got %s", k,
+                           f->type, abi_json_type_name(v));
+    }
+    for (const ferry_input *f = ct->fields; f && f->name; f++) {
+        if (json_object_get(fields, f->name))
+            continue;
+        if (f->default_json) {
+            json_t *dv = json_loads(f->default_json, JSON_DECODE_ANY, NULL);
+            if (dv)
+                json_object_set_new(fields, f->name, dv);
+        } else if (f->required) {
+            flow_diags_add(d, file, path,
+                           "missing required field '%s' (%s) of connection "
+                           "type '%s'",
+                           f->name, f->type, ct->id);
+        }
+    }
+}
+
+flow_instance *flow_instance_load(const char *file,
+                                  const flow_integration *ig,
+                                  const abi_registry *reg, flow_diags *d) {
+    static const char *const keys[] = {"integration", "name", "config",
+                                       "connections", "description", NULL};
+    size_t before = d->n;
+    json_t *doc = NULL;
+    const char *dfile = file ? file : ig->file;
+    flow_instance *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    in->config = json_object();
+    in->connections = json_object();
+    json_t *cfg = NULL, *conns = NULL;
+    if (file) {
+        doc = load_json(file, d);
+        if (!doc)
+            goto done;
+        in->file = strdup(file);
+        check_keys(d, file, "", doc, keys, "an instance");
+        const char *iname = json_string_value(json_object_get(doc, "integration"));
+        if (!iname)
+            flow_diags_add(d, file, "integration",
+                           "missing: the name of the integration this "
+                           "instance deploys");
+        else if (strcmp(iname, ig->name))
+            flow_diags_add(d, file, "integration",
+                           "instance is for integration '%s', not '%s' (%s)",
+                           iname, ig->name, ig->file);
+        const char *name = json_string_value(json_object_get(doc, "name"));
+        if (!name || !is_name(name))
+            flow_diags_add(d, file, "name",
+                           name ? "instance names hold letters, digits, '.', "
+                                  "'_' and '-'"
+                                : "missing instance name");
+        else
+            in->name = strdup(name);
+        cfg = json_object_get(doc, "config");
+        if (cfg && !json_is_object(cfg)) {
+            flow_diags_add(d, file, "config", "expected an object of values");
+            cfg = NULL;
+        }
+        conns = json_object_get(doc, "connections");
+        if (conns && !json_is_object(conns)) {
+            flow_diags_add(d, file, "connections",
+                           "expected an object of connections by name");
+            conns = NULL;
+        }
+    } else {
+        in->name = strdup("default");
+    }
+
+    const char *k;
+    json_t *v;
+    if (cfg) {
+        json_object_foreach(cfg, k, v) {
+            json_t *decl =
+                ig->config_decl ? json_object_get(ig->config_decl, k) : NULL;
+            char p[1024];
+            pathf(p, sizeof(p), "config.%s", k);
+            if (!decl) {
+                flow_diags_add(d, dfile, p,
+                               "integration '%s' declares no config variable "
+                               "'%s'",
+                               ig->name, k);
+                continue;
+            }
+            const char *type = json_string_value(json_object_get(decl, "type"));
+            if (!abi_type_matches(type, v))
+                flow_diags_add(d, dfile, p, "'%s' must be %s, got %s", k, type,
+                               abi_json_type_name(v));
+            json_object_set(in->config, k, v);
+        }
+    }
+    if (ig->config_decl) {
+        json_object_foreach(ig->config_decl, k, v) {
+            if (json_object_get(in->config, k))
+                continue;
+            json_t *def = json_object_get(v, "default");
+            if (def)
+                json_object_set(in->config, k, def);
+            else if (json_is_true(json_object_get(v, "required")))
+                flow_diags_add(d, dfile, "config",
+                               file ? "missing required config variable '%s'"
+                                    : "config variable '%s' is required and "
+                                      "has no default: give it in an "
+                                      "instance file (--instance)",
+                               k);
+            else
+                json_object_set_new(in->config, k, json_null());
+        }
+    }
+    if (conns) {
+        json_object_foreach(conns, k, v) {
+            json_t *decl = ig->conn_decl ? json_object_get(ig->conn_decl, k) : NULL;
+            char p[1024];
+            pathf(p, sizeof(p), "connections.%s", k);
+            if (!decl) {
+                flow_diags_add(d, dfile, p,
+                               "integration '%s' declares no connection '%s'",
+                               ig->name, k);
+                continue;
+            }
+            json_t *fields = json_object_get(v, "fields");
+            if (!json_is_object(v) || !json_is_object(fields)) {
+                flow_diags_add(d, dfile, p,
+                               "expected {\"fields\": {...}} with the "
+                               "connection's credentials");
+                continue;
+            }
+            const char *type = json_string_value(json_object_get(decl, "type"));
+            const ferry_connection_type *ct =
+                abi_find_connection_type(reg, type);
+            json_t *copy = json_deep_copy(fields);
+            pathf(p, sizeof(p), "connections.%s.fields", k);
+            if (ct)
+                check_fields(d, dfile, p, ct, copy);
+            json_object_set_new(in->connections, k,
+                                json_pack("{s:s, s:s, s:o}", "name", k, "type",
+                                          type, "fields", copy));
+        }
+    }
+done:
+    json_decref(doc);
+    if (d->n > before) {
+        flow_instance_free(in);
+        return NULL;
+    }
+    return in;
+}

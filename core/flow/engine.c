@@ -1,0 +1,523 @@
+/*
+ * The engine: runs one flow's steps in order in this process. Values pass
+ * between steps as json_t pointers (a step's output is the next step's
+ * input without a copy); only what is recorded is serialised, bounded by
+ * max_recorded. An output is dropped as soon as no later step can read it
+ * (the plan is made when the definition is loaded), so a long flow does
+ * not keep every intermediate value alive.
+ */
+#include "exec_internal.h"
+#include "jqv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_RECORDED 65536
+
+/* ---- bounded serialisation ---- */
+
+typedef struct bounded {
+    char *buf;
+    size_t len, max, total;
+} bounded;
+
+static int bounded_cb(const char *s, size_t n, void *data) {
+    bounded *b = data;
+    if (b->len < b->max) {
+        size_t take = n < b->max - b->len ? n : b->max - b->len;
+        memcpy(b->buf + b->len, s, take);
+        b->len += take;
+    }
+    b->total += n;
+    return 0;
+}
+
+size_t flow_dump_bounded(const json_t *v, size_t max, char **text) {
+    bounded b = {.max = max};
+    b.buf = malloc(max + 1);
+    if (!b.buf) {
+        *text = NULL;
+        return 0;
+    }
+    if (v)
+        json_dump_callback(v, bounded_cb, &b, JSON_COMPACT | JSON_ENCODE_ANY);
+    else
+        bounded_cb("null", 4, &b);
+    b.buf[b.len] = 0;
+    *text = b.buf;
+    return b.total;
+}
+
+/* ---- recording ---- */
+
+static void store_failed(exec *x, const char *what) {
+    if (x->store_errors++ == 0 && x->o->on_log)
+        x->o->on_log(x->o->ud, NULL, FERRY_LOG_ERROR, what);
+}
+
+void exec_log(exec *x, int seq, const char *path, int level, const char *msg,
+              json_t *fields) {
+    if (x->o->on_log)
+        x->o->on_log(x->o->ud, path, level, msg);
+    if (x->o->st) {
+        char *ftext = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+        store_log l = {
+            .execution_id = x->id,
+            .step_seq = seq,
+            .step_path = path,
+            .ts_us = store_now_us(),
+            .level = level,
+            .message = msg,
+            .fields_json = ftext,
+        };
+        if (x->o->st->vt->log_append(x->o->st, &l))
+            store_failed(x, x->o->st->errmsg);
+        free(ftext);
+    }
+    json_decref(fields);
+}
+
+static size_t max_recorded(const exec *x) {
+    return x->o->max_recorded ? x->o->max_recorded : DEFAULT_MAX_RECORDED;
+}
+
+static const char *kind_name(enum flow_step_kind k) {
+    switch (k) {
+    case FLOW_STEP_ACTION:
+        return "action";
+    case FLOW_STEP_JQ:
+        return "jq";
+    case FLOW_STEP_FOR_EACH:
+        return "for_each";
+    case FLOW_STEP_BRANCH:
+        return "branch";
+    }
+    return "?";
+}
+
+typedef struct step_run {
+    const flow_step *st;
+    const char *path;
+    int seq;
+    int depth;
+    int64_t started;
+    json_t *input;  /* what is recorded as the step's input */
+    json_t *output; /* owned until handed to outputs[] */
+    int error_code;
+    char *error_message;
+    char *error_step; /* the innermost failing step's path */
+    int retryable;
+} step_run;
+
+static void record_step(exec *x, step_run *r) {
+    int64_t dur = store_now_us() - r->started;
+    const char *status = r->error_code ? "failed" : "succeeded";
+    if (r->error_code == FERRY_ECANCELLED)
+        status = "cancelled";
+    if (x->o->st) {
+        char *in = NULL, *out = NULL;
+        size_t in_size = flow_dump_bounded(r->input, max_recorded(x), &in);
+        size_t out_size = r->error_code ? 0
+                                        : flow_dump_bounded(r->output,
+                                                            max_recorded(x),
+                                                            &out);
+        store_step s = {
+            .execution_id = x->id,
+            .seq = r->seq,
+            .path = r->path,
+            .name = r->st->name,
+            .kind = kind_name(r->st->kind),
+            .action = r->st->action_id,
+            .status = status,
+            .started_us = r->started,
+            .duration_us = dur,
+            .input_json = in,
+            .input_size = in_size,
+            .output_json = out,
+            .output_size = out_size,
+            .error_code = r->error_code,
+            .error_message = r->error_message,
+            .retryable = r->retryable,
+        };
+        if (x->o->st->vt->step_record(x->o->st, &s))
+            store_failed(x, x->o->st->errmsg);
+        free(in);
+        free(out);
+    }
+    if (x->o->on_step) {
+        flow_step_event ev = {
+            .path = r->path,
+            .name = r->st->name,
+            .depth = r->depth,
+            .status = status,
+            .duration_us = dur,
+            .error_code = r->error_code,
+            .error_message = r->error_message,
+        };
+        x->o->on_step(x->o->ud, &ev);
+    }
+}
+
+static void step_fail(step_run *r, int code, int retryable, const char *fmt,
+                      ...) FERRY_PRINTF(4, 5);
+
+static void step_fail(step_run *r, int code, int retryable, const char *fmt,
+                      ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    free(r->error_message);
+    if (vasprintf(&r->error_message, fmt, ap) < 0)
+        r->error_message = NULL;
+    va_end(ap);
+    r->error_code = code;
+    r->retryable = retryable;
+    free(r->error_step);
+    r->error_step = strdup(r->path);
+}
+
+/* ---- running ---- */
+
+static int truthy(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_FALSE:
+        return 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0.0;
+    case JSON_STRING:
+        return json_string_length(v) != 0;
+    case JSON_ARRAY:
+        return json_array_size(v) != 0;
+    case JSON_OBJECT:
+        return json_object_size(v) != 0;
+    default:
+        return 1;
+    }
+}
+
+static int cancelled(const exec *x) { return x->o->cancel && *x->o->cancel; }
+
+static int run_list(exec *x, const flow_step_list *l, const char *prefix,
+                    int depth, json_t **result, step_run *failed);
+
+/* Checks inputs whose value came from a reference against their declared
+ * type; drops null optional inputs so that the action sees them absent. */
+static int check_inputs(step_run *r, json_t *input) {
+    const ferry_action *a = r->st->action;
+    for (const ferry_input *in = a->inputs; in && in->name; in++) {
+        json_t *v = json_object_get(input, in->name);
+        if (!v)
+            continue;
+        if (json_is_null(v) && !in->required) {
+            json_object_del(input, in->name);
+            continue;
+        }
+        if (json_is_null(v)) {
+            step_fail(r, FERRY_EINVAL, 0,
+                      "input '%s' of action '%s' is required but its "
+                      "reference resolved to null",
+                      in->name, a->id);
+            return -1;
+        }
+        if (!abi_type_matches(in->type, v)) {
+            step_fail(r, FERRY_EINVAL, 0,
+                      "input '%s' of action '%s' must be %s %s, got %s",
+                      in->name, a->id,
+                      strchr("aeiou", in->type[0]) ? "an" : "a", in->type,
+                      abi_json_type_name(v));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void run_action(exec *x, step_run *r) {
+    const flow_step *st = r->st;
+    json_t *input = tmpl_eval(st->input, &x->scope);
+    if (!input) {
+        step_fail(r, FERRY_ENOMEM, 1, "out of memory building the input");
+        return;
+    }
+    r->input = input;
+    if (check_inputs(r, input))
+        return;
+    if (st->connection &&
+        !json_object_get(x->in->connections, st->connection)) {
+        step_fail(r, FERRY_ECONFIG, 0,
+                  "connection '%s' has no credentials in instance '%s'",
+                  st->connection, x->in->name);
+        return;
+    }
+    ferry_ctx ctx = {.x = x, .step = st, .path = r->path, .seq = r->seq};
+    int rc = st->action->run(&ctx, input);
+    if (rc == FERRY_OK) {
+        r->output = ctx.output ? ctx.output : json_null();
+    } else {
+        json_decref(ctx.output);
+        if (rc > 0)
+            step_fail(r, FERRY_EINTERNAL, 0,
+                      "action '%s' returned %d, not a FERRY_E* code",
+                      st->action_id, rc);
+        else if (ctx.error_message)
+            step_fail(r, rc, ctx.retryable, "%s", ctx.error_message);
+        else
+            step_fail(r, rc, ctx.retryable, "%s", ferry_strerror(rc));
+    }
+    free(ctx.error_message);
+}
+
+static void run_jq(exec *x, step_run *r) {
+    json_t *input = tmpl_eval(r->st->input, &x->scope);
+    char *err = NULL;
+    r->input = input;
+    if (jqv_run(r->st->jq, input, r->st->collect, &r->output, &err))
+        step_fail(r, FERRY_EINVAL, 0, "%s", err ? err : "jq failed");
+    free(err);
+}
+
+static void run_for_each(exec *x, step_run *r) {
+    const flow_step *st = r->st;
+    json_t *over = tmpl_eval(st->over, &x->scope);
+    r->input = over;
+    if (!json_is_array(over)) {
+        step_fail(r, FERRY_EINVAL, 0,
+                  "for_each needs an array, got %s", abi_json_type_name(over));
+        return;
+    }
+    if (x->scope.nloops >= 64) {
+        step_fail(r, FERRY_EINVAL, 0, "for_each nested too deeply");
+        return;
+    }
+    size_t n = json_array_size(over);
+    json_t *out = json_array();
+    int depth = x->scope.nloops++;
+    char prefix[1024];
+    for (size_t i = 0; i < n; i++) {
+        if (cancelled(x)) {
+            step_fail(r, FERRY_ECANCELLED, 0, "cancelled at iteration %zu", i);
+            break;
+        }
+        x->loops[depth].item = json_array_get(over, i);
+        x->loops[depth].index = json_integer((json_int_t)i);
+        snprintf(prefix, sizeof(prefix), "%s[%zu]", r->path, i);
+        json_t *res = NULL;
+        step_run inner = {0};
+        int rc = run_list(x, &st->body, prefix, r->depth + 1, &res, &inner);
+        json_decref(x->loops[depth].index);
+        x->loops[depth].index = NULL;
+        if (rc) {
+            step_fail(r, inner.error_code, inner.retryable,
+                      "iteration %zu: %s: %s", i, inner.error_step,
+                      inner.error_message ? inner.error_message : "failed");
+            free(r->error_step);
+            r->error_step = inner.error_step;
+            free(inner.error_message);
+            break;
+        }
+        json_array_append_new(out, res ? res : json_null());
+    }
+    x->scope.nloops--;
+    if (r->error_code)
+        json_decref(out);
+    else
+        r->output = out;
+}
+
+static void run_branch(exec *x, step_run *r) {
+    const flow_step *st = r->st;
+    const flow_step_list *take = NULL;
+    int taken = -1;
+    for (size_t i = 0; i < st->ncases && !take; i++) {
+        json_t *w = tmpl_eval(st->cases[i].when, &x->scope);
+        if (truthy(w)) {
+            take = &st->cases[i].steps;
+            taken = (int)i;
+        }
+        json_decref(w);
+    }
+    if (!take && st->otherwise.n)
+        take = &st->otherwise;
+    r->input = taken >= 0 ? json_pack("{s:i}", "case", taken)
+                          : json_pack("{s:s}", "case", take ? "else" : "none");
+    if (!take) {
+        r->output = json_null();
+        return;
+    }
+    json_t *res = NULL;
+    step_run inner = {0};
+    if (run_list(x, take, r->path, r->depth + 1, &res, &inner)) {
+        step_fail(r, inner.error_code, inner.retryable, "%s: %s",
+                  inner.error_step,
+                  inner.error_message ? inner.error_message : "failed");
+        free(r->error_step);
+        r->error_step = inner.error_step;
+        free(inner.error_message);
+        return;
+    }
+    r->output = res ? res : json_null();
+}
+
+static int run_step(exec *x, const flow_step *st, const char *prefix,
+                    int depth, step_run *failed) {
+    char path[1024];
+    if (prefix)
+        snprintf(path, sizeof(path), "%s.%s", prefix, st->name);
+    else
+        snprintf(path, sizeof(path), "%s", st->name);
+    step_run r = {.st = st, .path = path, .seq = ++x->seq, .depth = depth};
+    r.started = store_now_us();
+    if (cancelled(x)) {
+        step_fail(&r, FERRY_ECANCELLED, 0, "cancelled before it started");
+    } else {
+        switch (st->kind) {
+        case FLOW_STEP_ACTION:
+            run_action(x, &r);
+            break;
+        case FLOW_STEP_JQ:
+            run_jq(x, &r);
+            break;
+        case FLOW_STEP_FOR_EACH:
+            run_for_each(x, &r);
+            break;
+        case FLOW_STEP_BRANCH:
+            run_branch(x, &r);
+            break;
+        }
+    }
+    if (!r.error_code && !r.output)
+        r.output = json_null();
+    record_step(x, &r);
+    json_decref(r.input);
+    if (r.error_code) {
+        json_decref(r.output);
+        failed->error_code = r.error_code;
+        failed->retryable = r.retryable;
+        failed->error_message = r.error_message;
+        failed->error_step = r.error_step;
+        return -1;
+    }
+    free(r.error_step);
+    json_decref(x->scope.outputs[st->id]);
+    x->scope.outputs[st->id] = r.output;
+    return 0;
+}
+
+static int run_list(exec *x, const flow_step_list *l, const char *prefix,
+                    int depth, json_t **result, step_run *failed) {
+    for (size_t i = 0; i < l->n; i++) {
+        const flow_step *st = &l->steps[i];
+        if (run_step(x, st, prefix, depth, failed))
+            return -1;
+        if (i + 1 == l->n && result)
+            *result = json_incref(x->scope.outputs[st->id]);
+        for (int *rel = l->release[i]; rel && *rel >= 0; rel++) {
+            json_decref(x->scope.outputs[*rel]);
+            x->scope.outputs[*rel] = NULL;
+        }
+    }
+    return 0;
+}
+
+void flow_result_clear(flow_result *res) {
+    json_decref(res->output);
+    free(res->error_message);
+    free(res->error_step);
+    memset(res, 0, sizeof(*res));
+}
+
+int flow_execute(const flow_integration *ig, const flow_instance *in,
+                 const flow_def *f, json_t *trigger,
+                 const flow_exec_opts *o, flow_result *res) {
+    exec x = {.ig = ig, .in = in, .f = f, .o = o};
+    memset(res, 0, sizeof(*res));
+    store_new_id("ex", x.id, sizeof(x.id));
+    snprintf(res->id, sizeof(res->id), "%s", x.id);
+
+    json_t *conns = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(in->connections, k, v) {
+        json_object_set_new(conns, k,
+                            json_pack("{s:s, s:O}", "name", k, "type",
+                                      json_object_get(v, "type")));
+    }
+    x.scope.trigger = trigger ? trigger : json_null();
+    x.scope.config = in->config;
+    x.scope.connections = conns;
+    x.scope.outputs = calloc((size_t)(f->nsteps ? f->nsteps : 1),
+                             sizeof(json_t *));
+    x.scope.loops = x.loops;
+    x.mem_state = json_object();
+
+    int64_t started = store_now_us();
+    if (o->st) {
+        char *trig = json_dumps(x.scope.trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+        store_exec e = {
+            .id = x.id,
+            .integration = ig->name,
+            .instance = in->name,
+            .flow = f->name,
+            .trigger_json = trig,
+            .status = "running",
+            .created_us = started,
+            .started_us = started,
+        };
+        int rc = o->st->vt->exec_begin(o->st, &e);
+        free(trig);
+        if (rc) {
+            res->status = "failed";
+            res->error_code = rc;
+            if (asprintf(&res->error_message, "cannot record the execution: %s",
+                         o->st->errmsg) < 0)
+                res->error_message = NULL;
+            json_decref(conns);
+            free(x.scope.outputs);
+            json_decref(x.mem_state);
+            return rc;
+        }
+    }
+
+    json_t *output = NULL;
+    step_run failed = {0};
+    int rc = run_list(&x, &f->steps, NULL, 0, &output, &failed);
+    if (rc) {
+        res->status =
+            failed.error_code == FERRY_ECANCELLED ? "cancelled" : "failed";
+        res->error_code = failed.error_code;
+        res->error_message = failed.error_message;
+        res->error_step = failed.error_step;
+    } else {
+        res->status = "succeeded";
+        res->output = output;
+    }
+
+    if (o->st) {
+        char *out = NULL;
+        size_t out_size =
+            output ? flow_dump_bounded(output, max_recorded(&x), &out) : 0;
+        store_exec_end e = {
+            .id = x.id,
+            .status = res->status,
+            .ended_us = store_now_us(),
+            .output_json = out,
+            .output_size = out_size,
+            .error_code = res->error_code,
+            .error_message = res->error_message,
+            .error_step = res->error_step,
+        };
+        if (o->st->vt->exec_end(o->st, &e))
+            store_failed(&x, o->st->errmsg);
+        free(out);
+    }
+
+    for (int i = 0; i < f->nsteps; i++)
+        json_decref(x.scope.outputs[i]);
+    free(x.scope.outputs);
+    json_decref(conns);
+    json_decref(x.mem_state);
+    exec_blobs_free(&x);
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* The state of one execution, shared by engine.c and ctx.c. */
+#ifndef FERRY_CORE_EXEC_INTERNAL_H
+#define FERRY_CORE_EXEC_INTERNAL_H
+
+#include "flow.h"
+
+typedef struct exec_blob {
+    char id[64];
+    int fd;
+    size_t size;
+    char *content_type;
+    void *map; /* mmap of the whole blob, made on first blob_data */
+} exec_blob;
+
+typedef struct exec {
+    const flow_integration *ig;
+    const flow_instance *in;
+    const flow_def *f;
+    const flow_exec_opts *o;
+    char id[40];
+    flow_scope scope;
+    flow_loop_frame loops[64];
+    int seq;
+    exec_blob *blobs;
+    size_t nblobs, capblobs;
+    unsigned blob_counter;
+    json_t *mem_state; /* instance state when there is no store */
+    int store_errors;  /* store writes that failed (reported once) */
+} exec;
+
+struct ferry_ctx {
+    exec *x;
+    const flow_step *step;
+    const char *path;
+    int seq;
+    json_t *output;
+    int error_code;
+    int retryable;
+    char *error_message;
+};
+
+/* Writes a log line for the ctx's step (store and on_log). msg borrowed,
+ * fields stolen. */
+void exec_log(exec *x, int seq, const char *path, int level, const char *msg,
+              json_t *fields);
+/* Closes and unmaps every blob of x. */
+void exec_blobs_free(exec *x);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * flow: definitions (integrations, instances), their validation, references
+ * and templating, the engine that runs a flow's steps in one process, and
+ * the ferry_api table that components call back into.
+ *
+ * Owns: parsing and validating integration and instance files, resolving
+ * {{ ... }} references, running steps (actions, for_each, branch, jq),
+ * blobs of an execution, recording through the store interface.
+ * Must not touch: sockets, event loops, processes (the host's job).
+ */
+#ifndef FERRY_CORE_FLOW_H
+#define FERRY_CORE_FLOW_H
+
+#include "../abi/abi.h"
+#include "../store/store.h"
+#include <ferry/ferry.h>
+#include <stdio.h>
+
+/* The host's function table handed to every component. Static; borrowed. */
+const ferry_api *flow_host_api(void);
+/* The built-in "core" component (core.log, core.set, core.fail). */
+const ferry_component *flow_core_component(void);
+
+/* Initialises r with the core component and every .so in dir (refusals are
+ * recorded in r). Returns 0, or -1 with *err malloc'd if dir is unreadable. */
+int flow_load_registry(abi_registry *r, const char *dir, char **err);
+
+/* ---- diagnostics ---- */
+
+/* One validation error: "FILE: PATH: message". All fields owned. */
+typedef struct flow_diag {
+    char *file;
+    char *path;
+    char *message;
+} flow_diag;
+
+typedef struct flow_diags {
+    flow_diag *items; /* owned */
+    size_t n, cap;
+} flow_diags;
+
+void flow_diags_add(flow_diags *d, const char *file, const char *path,
+                    const char *fmt, ...) FERRY_PRINTF(4, 5);
+/* Prints each as "FILE: PATH: message\n". */
+void flow_diags_print(const flow_diags *d, FILE *f);
+void flow_diags_free(flow_diags *d);
+
+/* ---- templates: values with {{ references }} ---- */
+
+typedef struct tmpl tmpl; /* a compiled value; see tmpl.c */
+
+/* A for_each frame visible while compiling and running. */
+typedef struct flow_loop_frame {
+    json_t *item; /* borrowed */
+    json_t *index;
+} flow_loop_frame;
+
+/* What a reference can see at run time. Everything borrowed. */
+typedef struct flow_scope {
+    json_t *trigger;
+    json_t *config;
+    json_t *connections; /* name -> {name, type} */
+    json_t **outputs;    /* by step id; NULL if not run (or released) */
+    flow_loop_frame *loops;
+    int nloops;
+} flow_scope;
+
+/* Evaluates t in scope. Returns a new ref; never NULL except on ENOMEM. */
+json_t *tmpl_eval(const tmpl *t, const flow_scope *s);
+/* Nonzero if t holds no reference (its value is fixed). */
+int tmpl_is_const(const tmpl *t);
+/* For a constant template: its value (borrowed). NULL otherwise. */
+const json_t *tmpl_const_value(const tmpl *t);
+void tmpl_free(tmpl *t);
+
+/* ---- definitions ---- */
+
+enum flow_step_kind {
+    FLOW_STEP_ACTION,
+    FLOW_STEP_JQ,
+    FLOW_STEP_FOR_EACH,
+    FLOW_STEP_BRANCH
+};
+
+typedef struct flow_step flow_step;
+
+typedef struct flow_step_list {
+    flow_step *steps; /* owned array */
+    size_t n;
+    /* release[i]: step ids whose outputs no later step reads once step i
+     * of this list has run; -1 terminated, owned. */
+    int **release;
+} flow_step_list;
+
+typedef struct flow_case {
+    tmpl *when;
+    flow_step_list steps;
+} flow_case;
+
+/* A named input of an action step whose value comes from a reference: it
+ * is type-checked after resolution. */
+typedef struct flow_input_check {
+    const ferry_input *decl; /* borrowed from the component */
+} flow_input_check;
+
+struct flow_step {
+    char *name;
+    int id; /* index into the execution's outputs */
+    enum flow_step_kind kind;
+    /* action */
+    char *action_id;
+    const ferry_action *action;
+    const abi_component *component;
+    char *connection; /* connection name, or NULL */
+    tmpl *input;      /* action and jq input */
+    /* jq */
+    struct jqv_program *jq;
+    int collect;
+    /* for_each */
+    tmpl *over;
+    char *as;
+    flow_step_list body;
+    /* branch */
+    flow_case *cases;
+    size_t ncases;
+    flow_step_list otherwise;
+};
+
+typedef struct flow_def {
+    char *name;
+    json_t *trigger; /* owned copy of the trigger object */
+    flow_step_list steps;
+    int nsteps; /* total, nested included: size of outputs */
+} flow_def;
+
+typedef struct flow_integration {
+    char *file;
+    char *name;
+    char *version;
+    json_t *doc;         /* the parsed file, owned */
+    json_t *config_decl; /* borrowed from doc: name -> {type, default...} */
+    json_t *conn_decl;   /* borrowed from doc: name -> {type, ...} */
+    flow_def *flows;
+    size_t nflows;
+} flow_integration;
+
+typedef struct flow_instance {
+    char *file; /* NULL for the implied default instance */
+    char *name;
+    json_t *config;      /* resolved values, defaults applied; owned */
+    json_t *connections; /* name -> {name, type, fields}; owned */
+} flow_instance;
+
+/* Loads and validates an integration file against the registry. Errors go
+ * to d (all of them); returns NULL if there were any. */
+flow_integration *flow_integration_load(const char *file,
+                                        const abi_registry *reg,
+                                        flow_diags *d);
+void flow_integration_free(flow_integration *ig);
+
+/* Loads an instance file for ig (file NULL: the default instance with
+ * defaults only). Returns NULL with errors in d. */
+flow_instance *flow_instance_load(const char *file,
+                                  const flow_integration *ig,
+                                  const abi_registry *reg, flow_diags *d);
+void flow_instance_free(flow_instance *in);
+
+/* Finds a flow by name; name NULL picks the only flow (NULL if several). */
+const flow_def *flow_find(const flow_integration *ig, const char *name);
+
+/* ---- the engine ---- */
+
+typedef struct flow_step_event {
+    const char *path; /* "convert[3].to_f" */
+    const char *name;
+    int depth; /* 0 for top-level steps */
+    const char *status;
+    int64_t duration_us;
+    int error_code;
+    const char *error_message;
+} flow_step_event;
+
+typedef struct flow_exec_opts {
+    store *st;                /* NULL: record nothing */
+    size_t max_recorded;      /* bytes of input/output text kept per step */
+    const char *tmpdir;       /* for blobs; NULL: $TMPDIR or /tmp */
+    volatile int *cancel;     /* nonzero asks the execution to stop */
+    void (*on_step)(void *ud, const flow_step_event *ev);
+    void (*on_log)(void *ud, const char *path, int level, const char *msg);
+    void *ud;
+} flow_exec_opts;
+
+typedef struct flow_result {
+    char id[40];
+    const char *status; /* static: "succeeded", "failed", "cancelled" */
+    json_t *output;     /* new ref or NULL */
+    int error_code;
+    char *error_message; /* malloc'd or NULL */
+    char *error_step;    /* malloc'd path or NULL */
+} flow_result;
+
+/* Runs flow f of ig for instance in with trigger (borrowed). Returns 0 when
+ * the execution ran (res says how it ended), or a negative code if it could
+ * not start (store failure), with res->error_message set. */
+int flow_execute(const flow_integration *ig, const flow_instance *in,
+                 const flow_def *f, json_t *trigger,
+                 const flow_exec_opts *o, flow_result *res);
+void flow_result_clear(flow_result *res);
+
+/* Serialises v compactly into at most max bytes (*text malloc'd, NUL
+ * terminated) and returns the full size of its JSON text. */
+size_t flow_dump_bounded(const json_t *v, size_t max, char **text);
+
+#endif

@@ -1,0 +1,863 @@
+/*
+ * The SQLite backend: one file in WAL mode, one connection per handle, every
+ * statement prepared once and kept in the handle. Each call is its own
+ * transaction; batching commits is the caller's business (see docs/store.md).
+ */
+#include "store/store.h"
+
+#include <ferry/ferry.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* "FRRY": marks the file as ferry's, so another program's database is
+ * refused instead of having tables added to it. */
+#define FERRY_APPLICATION_ID 0x46525259
+
+/*
+ * The schema, one entry per version. Entry i takes the database from
+ * user_version i to i + 1. Append only: an entry that has shipped is never
+ * edited, a change is a new entry.
+ */
+static const char *const migrations[] = {
+    /* 1: executions, steps, logs, instance state. */
+    "CREATE TABLE executions ("
+    " id TEXT PRIMARY KEY,"
+    " integration TEXT NOT NULL,"
+    " instance TEXT NOT NULL,"
+    " flow TEXT NOT NULL,"
+    " trigger_json TEXT,"
+    " status TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " started_us INTEGER,"
+    " ended_us INTEGER,"
+    " output_json TEXT,"
+    " output_size INTEGER NOT NULL DEFAULT 0,"
+    " error_code INTEGER,"
+    " error_message TEXT,"
+    " error_step TEXT"
+    ");"
+    "CREATE INDEX executions_created ON executions(created_us, id);"
+    "CREATE INDEX executions_instance"
+    " ON executions(instance, flow, created_us, id);"
+    "CREATE INDEX executions_flow ON executions(flow, created_us, id);"
+    "CREATE INDEX executions_status ON executions(status, created_us, id);"
+    "CREATE TABLE steps ("
+    " execution_id TEXT NOT NULL"
+    "  REFERENCES executions(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " path TEXT,"
+    " name TEXT,"
+    " kind TEXT,"
+    " action TEXT,"
+    " status TEXT,"
+    " started_us INTEGER,"
+    " duration_us INTEGER,"
+    " input_json TEXT,"
+    " input_size INTEGER NOT NULL DEFAULT 0,"
+    " output_json TEXT,"
+    " output_size INTEGER NOT NULL DEFAULT 0,"
+    " error_code INTEGER,"
+    " error_message TEXT,"
+    " retryable INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (execution_id, seq)"
+    ");"
+    /* INTEGER PRIMARY KEY without AUTOINCREMENT: ids grow with inserts,
+     * which is all the ordering needs, without the sqlite_sequence write on
+     * every line. */
+    "CREATE TABLE logs ("
+    " id INTEGER PRIMARY KEY,"
+    " execution_id TEXT NOT NULL"
+    "  REFERENCES executions(id) ON DELETE CASCADE,"
+    " step_seq INTEGER NOT NULL DEFAULT 0,"
+    " step_path TEXT,"
+    " ts_us INTEGER NOT NULL,"
+    " level INTEGER NOT NULL,"
+    " message TEXT NOT NULL,"
+    " fields_json TEXT"
+    ");"
+    "CREATE INDEX logs_execution ON logs(execution_id, id);"
+    "CREATE TABLE instance_state ("
+    " instance TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value_json TEXT NOT NULL,"
+    " updated_us INTEGER NOT NULL,"
+    " PRIMARY KEY (instance, key)"
+    ");",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int store_schema_version(void) {
+    return N_MIGRATIONS;
+}
+
+/* The columns exec_list returns; exec_get selects these first, then more. */
+#define SUMMARY_COLUMNS                                                        \
+    "id, integration, instance, flow, status, created_us, started_us,"         \
+    " ended_us, error_code, error_message"
+
+enum {
+    ST_EXEC_BEGIN,
+    ST_EXEC_END,
+    ST_STEP,
+    ST_LOG,
+    ST_STATE_GET,
+    ST_STATE_SET,
+    ST_STATE_DEL,
+    ST_EXEC_GET,
+    ST_EXEC_STEPS,
+    ST_EXEC_LOGS,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_EXEC_BEGIN] = "INSERT INTO executions (id, integration, instance, flow,"
+                      " trigger_json, status, created_us, started_us)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_EXEC_END] = "UPDATE executions SET status = ?2, ended_us = ?3,"
+                    " output_json = ?4, output_size = ?5, error_code = ?6,"
+                    " error_message = ?7, error_step = ?8 WHERE id = ?1",
+    [ST_STEP] =
+        "INSERT INTO steps (execution_id, seq, path, name, kind, action,"
+        " status, started_us, duration_us, input_json, input_size,"
+        " output_json, output_size, error_code, error_message, retryable)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15, ?16)",
+    [ST_LOG] = "INSERT INTO logs (execution_id, step_seq, step_path, ts_us,"
+               " level, message, fields_json)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_STATE_GET] = "SELECT value_json FROM instance_state"
+                     " WHERE instance = ?1 AND key = ?2",
+    [ST_STATE_SET] =
+        "INSERT INTO instance_state (instance, key, value_json, updated_us)"
+        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (instance, key) DO UPDATE SET"
+        " value_json = excluded.value_json, updated_us = excluded.updated_us",
+    [ST_STATE_DEL] = "DELETE FROM instance_state"
+                     " WHERE instance = ?1 AND key = ?2",
+    [ST_EXEC_GET] = "SELECT " SUMMARY_COLUMNS ", trigger_json, output_json,"
+                    " output_size, error_step FROM executions WHERE id = ?1",
+    [ST_EXEC_STEPS] =
+        "SELECT seq, path, name, kind, action, status, started_us,"
+        " duration_us, input_json, input_size, output_json, output_size,"
+        " error_code, error_message, retryable FROM steps"
+        " WHERE execution_id = ?1 ORDER BY seq",
+    [ST_EXEC_LOGS] = "SELECT ts_us, step_seq, step_path, level, message,"
+                     " fields_json FROM logs WHERE execution_id = ?1"
+                     " ORDER BY id",
+};
+
+/* exec_list filters on any subset of four columns; one statement per
+ * subset, prepared on first use and kept. */
+enum {
+    F_INTEGRATION = 1,
+    F_INSTANCE = 2,
+    F_FLOW = 4,
+    F_STATUS = 8,
+    F_COMBOS = 16
+};
+
+typedef struct sqlite_store {
+    store base; /* first: a store * is a sqlite_store * */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *list[F_COMBOS];
+} sqlite_store;
+
+FERRY_PRINTF(3, 4)
+static int set_err(sqlite_store *s, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->base.errmsg, sizeof s->base.errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* Maps the connection's last error to a FERRY_E* code and records it. */
+static int db_err(sqlite_store *s, const char *op, const char *id) {
+    int ext = sqlite3_extended_errcode(s->db);
+    const char *msg = sqlite3_errmsg(s->db);
+    int code = FERRY_EIO;
+    if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+        code = FERRY_EEXISTS;
+    else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        code = FERRY_ENOTFOUND;
+    else if ((ext & 0xff) == SQLITE_NOMEM)
+        code = FERRY_ENOMEM;
+    if (code == FERRY_ENOTFOUND && id)
+        return set_err(s, code, "%s: no execution '%s' (%s)", op, id, msg);
+    if (id)
+        return set_err(s, code, "%s '%s': %s", op, id, msg);
+    return set_err(s, code, "%s: %s", op, msg);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* NULL for 0: "not set" reads back as null rather than as the epoch. */
+static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v) {
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void stmt_done(sqlite3_stmt *st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows. */
+static int run(sqlite_store *s, sqlite3_stmt *st, const char *op,
+               const char *id) {
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE ? 0 : db_err(s, op, id);
+    stmt_done(st);
+    return ret;
+}
+
+/* ---- writing ---- */
+
+static int sq_exec_begin(store *base, const store_exec *e) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!e || !e->id || !e->integration || !e->instance || !e->flow ||
+        !e->status)
+        return set_err(s, FERRY_EINVAL,
+                       "exec_begin: id, integration, instance, flow and "
+                       "status are required");
+    sqlite3_stmt *st = s->st[ST_EXEC_BEGIN];
+    bind_text(st, 1, e->id);
+    bind_text(st, 2, e->integration);
+    bind_text(st, 3, e->instance);
+    bind_text(st, 4, e->flow);
+    bind_text(st, 5, e->trigger_json);
+    bind_text(st, 6, e->status);
+    sqlite3_bind_int64(st, 7, e->created_us);
+    bind_opt_int(st, 8, e->started_us);
+    return run(s, st, "exec_begin", e->id);
+}
+
+static int sq_exec_end(store *base, const store_exec_end *e) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!e || !e->id || !e->status)
+        return set_err(s, FERRY_EINVAL, "exec_end: id and status are required");
+    sqlite3_stmt *st = s->st[ST_EXEC_END];
+    bind_text(st, 1, e->id);
+    bind_text(st, 2, e->status);
+    bind_opt_int(st, 3, e->ended_us);
+    bind_text(st, 4, e->output_json);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)e->output_size);
+    bind_opt_int(st, 6, e->error_code);
+    bind_text(st, 7, e->error_message);
+    bind_text(st, 8, e->error_step);
+    int rc = run(s, st, "exec_end", e->id);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return set_err(s, FERRY_ENOTFOUND, "exec_end: no execution '%s'",
+                       e->id);
+    return rc;
+}
+
+static int sq_step_record(store *base, const store_step *x) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!x || !x->execution_id || x->seq < 1)
+        return set_err(s, FERRY_EINVAL,
+                       "step_record: execution_id and seq >= 1 are required");
+    sqlite3_stmt *st = s->st[ST_STEP];
+    bind_text(st, 1, x->execution_id);
+    sqlite3_bind_int(st, 2, x->seq);
+    bind_text(st, 3, x->path ? x->path : x->name);
+    bind_text(st, 4, x->name);
+    bind_text(st, 5, x->kind);
+    bind_text(st, 6, x->action);
+    bind_text(st, 7, x->status);
+    sqlite3_bind_int64(st, 8, x->started_us);
+    sqlite3_bind_int64(st, 9, x->duration_us);
+    bind_text(st, 10, x->input_json);
+    sqlite3_bind_int64(st, 11, (sqlite3_int64)x->input_size);
+    bind_text(st, 12, x->output_json);
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)x->output_size);
+    bind_opt_int(st, 14, x->error_code);
+    bind_text(st, 15, x->error_message);
+    sqlite3_bind_int(st, 16, x->retryable ? 1 : 0);
+    return run(s, st, "step_record", x->execution_id);
+}
+
+static const char *level_name(int level) {
+    switch (level) {
+    case FERRY_LOG_DEBUG:
+        return "debug";
+    case FERRY_LOG_INFO:
+        return "info";
+    case FERRY_LOG_WARN:
+        return "warn";
+    case FERRY_LOG_ERROR:
+        return "error";
+    default:
+        return NULL;
+    }
+}
+
+static int sq_log_append(store *base, const store_log *l) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!l || !l->execution_id)
+        return set_err(s, FERRY_EINVAL, "log_append: execution_id is required");
+    if (!level_name(l->level))
+        return set_err(s, FERRY_EINVAL, "log_append: bad log level %d",
+                       l->level);
+    sqlite3_stmt *st = s->st[ST_LOG];
+    bind_text(st, 1, l->execution_id);
+    sqlite3_bind_int(st, 2, l->step_seq);
+    bind_text(st, 3, l->step_path);
+    sqlite3_bind_int64(st, 4, l->ts_us);
+    sqlite3_bind_int(st, 5, l->level);
+    bind_text(st, 6, l->message ? l->message : "");
+    bind_text(st, 7, l->fields_json);
+    return run(s, st, "log_append", l->execution_id);
+}
+
+static int sq_state_get(store *base, const char *instance, const char *key,
+                        json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!out)
+        return set_err(s, FERRY_EINVAL, "state_get: out is required");
+    *out = NULL;
+    if (!instance || !key)
+        return set_err(s, FERRY_EINVAL,
+                       "state_get: instance and key are required");
+    sqlite3_stmt *st = s->st[ST_STATE_GET];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, key);
+    int ret = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        json_error_t jerr;
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *out = json_loadb(text, n, JSON_DECODE_ANY, &jerr);
+        if (!*out)
+            ret = set_err(s, FERRY_EPARSE, "state_get %s/%s: stored value: %s",
+                          instance, key, jerr.text);
+    } else if (rc != SQLITE_DONE) {
+        ret = db_err(s, "state_get", NULL);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+static int sq_state_set(store *base, const char *instance, const char *key,
+                        const json_t *value) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!instance || !key)
+        return set_err(s, FERRY_EINVAL,
+                       "state_set: instance and key are required");
+    if (!value) {
+        sqlite3_stmt *st = s->st[ST_STATE_DEL];
+        bind_text(st, 1, instance);
+        bind_text(st, 2, key);
+        return run(s, st, "state_set (delete)", NULL);
+    }
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return set_err(s, FERRY_EINVAL,
+                       "state_set %s/%s: value cannot be encoded", instance,
+                       key);
+    sqlite3_stmt *st = s->st[ST_STATE_SET];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, key);
+    bind_text(st, 3, text);
+    sqlite3_bind_int64(st, 4, store_now_us());
+    int rc = run(s, st, "state_set", NULL);
+    free(text);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+/* "2026-11-28T07:00:00.123Z" */
+static json_t *iso_time(int64_t us) {
+    int64_t sec = us / 1000000, rem = us % 1000000;
+    if (rem < 0) {
+        sec -= 1;
+        rem += 1000000;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char buf[64];
+    if (!gmtime_r(&t, &tm))
+        return json_null();
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(rem / 1000));
+    return json_string(buf);
+}
+
+static json_t *col_time(sqlite3_stmt *st, int i) {
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    return iso_time(sqlite3_column_int64(st, i));
+}
+
+/* Byte length of the longest valid UTF-8 sequence at p (1-4), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+    if (p[0] < 0x80)
+        return 1;
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if ((p[0] & 0xe0) == 0xc0) {
+        len = 2, min = 0x80, cp = p[0] & 0x1f;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3, min = 0x800, cp = p[0] & 0x0f;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000, cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* A JSON string of text that may have been cut inside a UTF-8 sequence:
+ * anything that is not valid UTF-8 becomes U+FFFD. */
+static json_t *string_lossy(const char *text, size_t n) {
+    json_t *j = json_stringn(text, n);
+    if (j)
+        return j;
+    char *buf = malloc(n * 3 + 1);
+    if (!buf)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)text;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq(p + i, n - i);
+        if (len && p[i] != 0) {
+            memcpy(buf + o, p + i, len);
+            o += len;
+            i += len;
+        } else if (len) { /* a NUL: keep jansson's strings NUL-free */
+            buf[o++] = ' ';
+            i++;
+        } else {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
+/* Stored JSON text: null when NULL, the parsed value when it is whole and
+ * parses, else the text as a string (a cut-off "12345" must not come back
+ * as the number 123). */
+static json_t *col_json(sqlite3_stmt *st, int i, int truncated) {
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    const char *text = (const char *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (!truncated) {
+        json_t *j = json_loadb(text, n, JSON_DECODE_ANY, NULL);
+        if (j)
+            return j;
+    }
+    return string_lossy(text, n);
+}
+
+static json_t *col_str(sqlite3_stmt *st, int i) {
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    const char *text = (const char *)sqlite3_column_text(st, i);
+    return string_lossy(text, (size_t)sqlite3_column_bytes(st, i));
+}
+
+static json_t *col_err(sqlite3_stmt *st, int i) {
+    int code = sqlite3_column_int(st, i);
+    if (sqlite3_column_type(st, i) == SQLITE_NULL || code == 0)
+        return json_null();
+    return json_string(ferry_err_name(code));
+}
+
+/* Sets text_col/size_col's value, "<name>_size" and "<name>_truncated". */
+static void put_payload(json_t *o, const char *name, sqlite3_stmt *st,
+                        int text_col, int size_col) {
+    int64_t size = sqlite3_column_int64(st, size_col);
+    int64_t have = sqlite3_column_type(st, text_col) == SQLITE_NULL
+                       ? 0
+                       : sqlite3_column_bytes(st, text_col);
+    int truncated = have < size;
+    char key[64];
+    json_object_set_new(o, name, col_json(st, text_col, truncated));
+    snprintf(key, sizeof key, "%s_size", name);
+    json_object_set_new(o, key, json_integer(size));
+    snprintf(key, sizeof key, "%s_truncated", name);
+    json_object_set_new(o, key, json_boolean(truncated));
+}
+
+/* The summary columns of the current row (see SUMMARY_COLUMNS). */
+static json_t *summary_row(sqlite3_stmt *st) {
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", col_str(st, 0));
+    json_object_set_new(o, "integration", col_str(st, 1));
+    json_object_set_new(o, "instance", col_str(st, 2));
+    json_object_set_new(o, "flow", col_str(st, 3));
+    json_object_set_new(o, "status", col_str(st, 4));
+    json_object_set_new(o, "created", col_time(st, 5));
+    json_object_set_new(o, "started", col_time(st, 6));
+    json_object_set_new(o, "ended", col_time(st, 7));
+    if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
+        sqlite3_column_type(st, 7) != SQLITE_NULL) {
+        int64_t d = sqlite3_column_int64(st, 7) - sqlite3_column_int64(st, 6);
+        json_object_set_new(o, "duration_ms", json_integer(d / 1000));
+        json_object_set_new(o, "duration_us", json_integer(d));
+    } else {
+        json_object_set_new(o, "duration_ms", json_null());
+        json_object_set_new(o, "duration_us", json_null());
+    }
+    json_object_set_new(o, "error_code", col_err(st, 8));
+    json_object_set_new(o, "error_message", col_str(st, 9));
+    return o;
+}
+
+static sqlite3_stmt *list_stmt(sqlite_store *s, int mask) {
+    if (s->list[mask])
+        return s->list[mask];
+    static const struct {
+        int bit;
+        const char *cond;
+    } conds[] = {{F_INTEGRATION, "integration = ?1"},
+                 {F_INSTANCE, "instance = ?2"},
+                 {F_FLOW, "flow = ?3"},
+                 {F_STATUS, "status = ?4"}};
+    char sql[512];
+    size_t n = (size_t)snprintf(sql, sizeof sql,
+                                "SELECT " SUMMARY_COLUMNS " FROM executions");
+    const char *sep = " WHERE ";
+    for (size_t i = 0; i < sizeof conds / sizeof conds[0]; i++) {
+        if (!(mask & conds[i].bit))
+            continue;
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", sep,
+                              conds[i].cond);
+        sep = " AND ";
+    }
+    snprintf(sql + n, sizeof sql - n,
+             " ORDER BY created_us DESC, id DESC LIMIT ?5");
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->list[mask], NULL) != SQLITE_OK)
+        s->list[mask] = NULL;
+    return s->list[mask];
+}
+
+static int sq_exec_list(store *base, const store_filter *f, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!out)
+        return set_err(s, FERRY_EINVAL, "exec_list: out is required");
+    *out = NULL;
+    store_filter none = {0};
+    if (!f)
+        f = &none;
+    if (f->limit < 0)
+        return set_err(s, FERRY_EINVAL, "exec_list: negative limit %d",
+                       f->limit);
+    int mask = (f->integration ? F_INTEGRATION : 0) |
+               (f->instance ? F_INSTANCE : 0) | (f->flow ? F_FLOW : 0) |
+               (f->status ? F_STATUS : 0);
+    sqlite3_stmt *st = list_stmt(s, mask);
+    if (!st)
+        return db_err(s, "exec_list", NULL);
+    bind_text(st, 1, f->integration);
+    bind_text(st, 2, f->instance);
+    bind_text(st, 3, f->flow);
+    bind_text(st, 4, f->status);
+    sqlite3_bind_int(st, 5, f->limit ? f->limit : 50);
+
+    json_t *arr = json_array();
+    int rc = SQLITE_DONE, ret = 0;
+    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(arr, summary_row(st));
+    if (!arr)
+        ret = set_err(s, FERRY_ENOMEM, "exec_list: out of memory");
+    else if (rc != SQLITE_DONE)
+        ret = db_err(s, "exec_list", NULL);
+    stmt_done(st);
+    if (ret) {
+        json_decref(arr);
+        return ret;
+    }
+    *out = arr;
+    return 0;
+}
+
+static json_t *step_row(sqlite3_stmt *st) {
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "seq", json_integer(sqlite3_column_int(st, 0)));
+    json_object_set_new(o, "path", col_str(st, 1));
+    json_object_set_new(o, "name", col_str(st, 2));
+    json_object_set_new(o, "kind", col_str(st, 3));
+    json_object_set_new(o, "action", col_str(st, 4));
+    json_object_set_new(o, "status", col_str(st, 5));
+    json_object_set_new(o, "started", col_time(st, 6));
+    json_object_set_new(o, "duration_us",
+                        json_integer(sqlite3_column_int64(st, 7)));
+    put_payload(o, "input", st, 8, 9);
+    put_payload(o, "output", st, 10, 11);
+    json_object_set_new(o, "error_code", col_err(st, 12));
+    json_object_set_new(o, "error_message", col_str(st, 13));
+    json_object_set_new(o, "retryable",
+                        json_boolean(sqlite3_column_int(st, 14)));
+    return o;
+}
+
+static json_t *log_row(sqlite3_stmt *st) {
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    const char *lv = level_name(sqlite3_column_int(st, 3));
+    json_object_set_new(o, "ts", col_time(st, 0));
+    json_object_set_new(o, "step_seq", json_integer(sqlite3_column_int(st, 1)));
+    json_object_set_new(o, "step_path", col_str(st, 2));
+    json_object_set_new(o, "level", lv ? json_string(lv) : json_null());
+    json_object_set_new(o, "message", col_str(st, 4));
+    json_object_set_new(o, "fields", col_json(st, 5, 0));
+    return o;
+}
+
+/* Appends every row of st (bound to id) to a new array set as o[key]. */
+static int get_rows(sqlite_store *s, sqlite3_stmt *st, const char *id,
+                    json_t *(*row)(sqlite3_stmt *), json_t *o,
+                    const char *key) {
+    json_t *arr = json_array();
+    if (!arr)
+        return set_err(s, FERRY_ENOMEM, "exec_get: out of memory");
+    bind_text(st, 1, id);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(arr, row(st));
+    if (rc != SQLITE_DONE)
+        ret = db_err(s, "exec_get", id);
+    stmt_done(st);
+    json_object_set_new(o, key, arr);
+    return ret;
+}
+
+static int sq_exec_get(store *base, const char *id, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!out)
+        return set_err(s, FERRY_EINVAL, "exec_get: out is required");
+    *out = NULL;
+    if (!id)
+        return set_err(s, FERRY_EINVAL, "exec_get: id is required");
+
+    /* One read transaction, so the execution, its steps and its logs are
+     * one snapshot even while a writer is adding to them. */
+    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, "exec_get", id);
+
+    sqlite3_stmt *st = s->st[ST_EXEC_GET];
+    bind_text(st, 1, id);
+    json_t *o = NULL;
+    int ret = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        o = summary_row(st);
+        if (o) {
+            json_object_set_new(o, "trigger", col_json(st, 10, 0));
+            put_payload(o, "output", st, 11, 12);
+            json_object_set_new(o, "error_step", col_str(st, 13));
+        } else {
+            ret = set_err(s, FERRY_ENOMEM, "exec_get: out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = set_err(s, FERRY_ENOTFOUND, "exec_get: no execution '%s'", id);
+    } else {
+        ret = db_err(s, "exec_get", id);
+    }
+    stmt_done(st);
+
+    if (ret == 0)
+        ret = get_rows(s, s->st[ST_EXEC_STEPS], id, step_row, o, "steps");
+    if (ret == 0)
+        ret = get_rows(s, s->st[ST_EXEC_LOGS], id, log_row, o, "logs");
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (ret) {
+        json_decref(o);
+        return ret;
+    }
+    *out = o;
+    return 0;
+}
+
+/* ---- opening and closing ---- */
+
+static void sq_close(store *base) {
+    sqlite_store *s = (sqlite_store *)base;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < F_COMBOS; i++)
+        sqlite3_finalize(s->list[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static const store_vtable sqlite_vtable = {
+    .close = sq_close,
+    .exec_begin = sq_exec_begin,
+    .exec_end = sq_exec_end,
+    .step_record = sq_step_record,
+    .log_append = sq_log_append,
+    .state_get = sq_state_get,
+    .state_set = sq_state_set,
+    .exec_list = sq_exec_list,
+    .exec_get = sq_exec_get,
+};
+
+/* The single integer a PRAGMA returns, or -1 with errmsg set. */
+static int pragma_int(sqlite_store *s, const char *sql) {
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_err(s, sql, NULL);
+        return -1;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    else
+        db_err(s, sql, NULL);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int exec_sql(sqlite_store *s, const char *op, const char *sql) {
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, op, NULL);
+    return 0;
+}
+
+static int set_journal_wal(sqlite_store *s, const char *path) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_err(s, "journal_mode=WAL", NULL);
+    int ret = 0;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        ret = db_err(s, "journal_mode=WAL", NULL);
+    } else {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        const char *file = sqlite3_db_filename(s->db, "main");
+        /* An in-memory database has no WAL; any file must. */
+        if (file && *file && (!mode || strcmp(mode, "wal") != 0))
+            ret = set_err(s, FERRY_EIO,
+                          "%s: cannot use WAL journal mode (got '%s'); is it "
+                          "on a network file system?",
+                          path, mode ? mode : "?");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Brings the schema up to date in one transaction: all pending migrations
+ * or none. BEGIN IMMEDIATE takes the write lock before reading the version,
+ * so two processes opening a new file at once migrate it once. */
+static int migrate(sqlite_store *s, const char *path) {
+    int app = pragma_int(s, "PRAGMA application_id");
+    int v = pragma_int(s, "PRAGMA user_version");
+    if (app < 0 || v < 0)
+        return FERRY_EIO;
+    if (app != 0 && app != FERRY_APPLICATION_ID)
+        return set_err(s, FERRY_EINVAL, "%s: not a ferry database", path);
+    if (v > N_MIGRATIONS)
+        return set_err(s, FERRY_EUNSUPPORTED,
+                       "%s: schema version %d is newer than this ferry's (%d)",
+                       path, v, N_MIGRATIONS);
+    if (v == N_MIGRATIONS)
+        return 0;
+
+    int ret = exec_sql(s, "migrate: begin", "BEGIN IMMEDIATE");
+    if (ret)
+        return ret;
+    v = pragma_int(s, "PRAGMA user_version");
+    if (v < 0)
+        ret = FERRY_EIO;
+    for (; ret == 0 && v < N_MIGRATIONS; v++) {
+        char op[64], sql[96];
+        snprintf(op, sizeof op, "migration %d", v + 1);
+        ret = exec_sql(s, op, migrations[v]);
+        snprintf(sql, sizeof sql,
+                 "PRAGMA user_version = %d; PRAGMA application_id = %d", v + 1,
+                 FERRY_APPLICATION_ID);
+        if (ret == 0)
+            ret = exec_sql(s, op, sql);
+    }
+    if (ret == 0)
+        ret = exec_sql(s, "migrate: commit", "COMMIT");
+    if (ret)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+static int prepare_all(sqlite_store *s) {
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK)
+            return db_err(s, "prepare", NULL);
+    }
+    return 0;
+}
+
+store *store_open_sqlite(const char *path, char **err) {
+    if (err)
+        *err = NULL;
+    sqlite_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        if (err)
+            *err = strdup("store: out of memory");
+        return NULL;
+    }
+    s->base.vt = &sqlite_vtable;
+    if (!path) {
+        set_err(s, FERRY_EINVAL, "store: no database path");
+        goto fail;
+    }
+    /* NOMUTEX: a handle is used by one thread at a time (store.h). */
+    int rc = sqlite3_open_v2(
+        path, &s->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(s, FERRY_EIO, "%s: %s", path,
+                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+    if (set_journal_wal(s, path) ||
+        exec_sql(s, "open", "PRAGMA synchronous=NORMAL") ||
+        exec_sql(s, "open", "PRAGMA foreign_keys=ON") || migrate(s, path) ||
+        prepare_all(s))
+        goto fail;
+    return &s->base;
+
+fail:
+    if (err)
+        *err = strdup(s->base.errmsg);
+    sq_close(&s->base);
+    return NULL;
+}

@@ -1,0 +1,131 @@
+/*
+ * store: everything durable, behind one interface.
+ *
+ * Owns: the schema and its migrations, execution and step records, logs,
+ * per-instance state. Callers see only the store struct and its vtable; the
+ * SQLite backend is the embedded default and a PostgreSQL backend will
+ * implement the same table. The store must not know about flows, components
+ * or the engine: it stores what it is given.
+ *
+ * Threads: one store handle is used by one thread at a time.
+ * Strings passed in are borrowed for the call. JSON returned is a new ref.
+ * Times are microseconds since the Unix epoch (UTC).
+ */
+#ifndef FERRY_CORE_STORE_H
+#define FERRY_CORE_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/* One execution. Text fields borrowed. */
+typedef struct store_exec {
+    const char *id;
+    const char *integration;
+    const char *instance;
+    const char *flow;
+    const char *trigger_json; /* the trigger payload as JSON text */
+    const char *status;       /* "queued", "running", ... */
+    int64_t created_us;
+    int64_t started_us; /* 0 if not started */
+} store_exec;
+
+/* The end of an execution. Text fields borrowed, may be NULL. */
+typedef struct store_exec_end {
+    const char *id;
+    const char *status; /* "succeeded", "failed", "cancelled" */
+    int64_t ended_us;
+    const char *output_json; /* final output, possibly truncated */
+    size_t output_size;      /* full size of the output's JSON text */
+    int error_code;          /* FERRY_E* or 0 */
+    const char *error_message;
+    const char *error_step; /* path of the failing step */
+} store_exec_end;
+
+/* One finished step. Text fields borrowed, may be NULL. */
+typedef struct store_step {
+    const char *execution_id;
+    int seq;          /* order within the execution, from 1 */
+    const char *path; /* "each[3].convert" for nested steps, else name */
+    const char *name;
+    const char *kind;   /* "action", "jq", "for_each", "branch" */
+    const char *action; /* action id, NULL for control steps */
+    const char *status; /* "succeeded", "failed", "skipped" */
+    int64_t started_us;
+    int64_t duration_us;
+    const char *input_json; /* resolved input, possibly truncated */
+    size_t input_size;      /* full size of the input's JSON text */
+    const char *output_json;
+    size_t output_size;
+    int error_code;
+    const char *error_message;
+    int retryable;
+} store_step;
+
+/* One log line. Text fields borrowed; fields_json may be NULL. */
+typedef struct store_log {
+    const char *execution_id;
+    int step_seq; /* 0 for the execution itself */
+    const char *step_path;
+    int64_t ts_us;
+    int level; /* ferry_log_level */
+    const char *message;
+    const char *fields_json;
+} store_log;
+
+/* Filters for listing; NULL/0 fields do not filter. */
+typedef struct store_filter {
+    const char *integration;
+    const char *instance;
+    const char *flow;
+    const char *status;
+    int limit; /* 0 means 50 */
+} store_filter;
+
+typedef struct store_vtable {
+    void (*close)(store *s);
+    int (*exec_begin)(store *s, const store_exec *e);
+    int (*exec_end)(store *s, const store_exec_end *e);
+    int (*step_record)(store *s, const store_step *st);
+    int (*log_append)(store *s, const store_log *l);
+    /* *out: new ref, or NULL when unset. */
+    int (*state_get)(store *s, const char *instance, const char *key,
+                     json_t **out);
+    /* value: borrowed; NULL deletes. */
+    int (*state_set)(store *s, const char *instance, const char *key,
+                     const json_t *value);
+    /* *out: new ref to an array of execution summaries, newest first. */
+    int (*exec_list)(store *s, const store_filter *f, json_t **out);
+    /* *out: new ref to the execution with "steps" and "logs" arrays;
+     * FERRY_ENOTFOUND if there is no such id. */
+    int (*exec_get)(store *s, const char *id, json_t **out);
+} store_vtable;
+
+/* Every backend's handle starts with this. */
+struct store {
+    const store_vtable *vt;
+    char errmsg[512]; /* the last error, for messages */
+};
+
+/* Opens (creating if needed) a SQLite store in WAL mode and applies
+ * migrations. Returns NULL with *err malloc'd on failure. */
+store *store_open_sqlite(const char *path, char **err);
+
+/* Schema version after migrations (for tests and `ferry version`). */
+int store_schema_version(void);
+
+/* A new, time-sortable execution id ("ex_" + 26 chars), written into buf
+ * (at least 32 bytes). */
+void store_new_id(const char *prefix, char *buf, size_t buflen);
+
+/* Current time in microseconds since the epoch. */
+int64_t store_now_us(void);
+
+static inline void store_close(store *s) {
+    if (s)
+        s->vt->close(s);
+}
+
+#endif
