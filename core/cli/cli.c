@@ -42,8 +42,11 @@ static int load_registry(abi_registry *reg, const char *flag) {
     if (!explicit_dir && stat(dir, &sb) != 0)
         dir = NULL;
     if (dir && flow_load_registry(reg, dir, &err)) {
-        fprintf(stderr, "ferry: components directory %s: %s\n", dir,
-                err ? err : "cannot be read");
+        if (err)
+            fprintf(stderr, "ferry: %s\n", err);
+        else
+            fprintf(stderr, "ferry: components directory %s cannot be read\n",
+                    dir);
         free(err);
         return -1;
     }
@@ -239,7 +242,7 @@ int cli_run(int argc, char **argv) {
         goto out;
     }
     if (!strcmp(res.status, "succeeded")) {
-        json_dumpf(res.output, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        json_dumpf(res.output, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         fputc('\n', stdout);
         if (!ui.quiet)
             fprintf(stderr, "execution %s succeeded\n", res.id);

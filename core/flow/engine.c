@@ -41,7 +41,7 @@ size_t flow_dump_bounded(const json_t *v, size_t max, char **text) {
         return 0;
     }
     if (v)
-        json_dump_callback(v, bounded_cb, &b, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_dump_callback(v, bounded_cb, &b, FLOW_JSON_TEXT);
     else
         bounded_cb("null", 4, &b);
     b.buf[b.len] = 0;
@@ -61,7 +61,7 @@ void exec_log(exec *x, int seq, const char *path, int level, const char *msg,
     if (x->o->on_log)
         x->o->on_log(x->o->ud, path, level, msg);
     if (x->o->st) {
-        char *ftext = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+        char *ftext = fields ? json_dumps(fields, FLOW_JSON_TEXT) : NULL;
         store_log l = {
             .execution_id = x->id,
             .step_seq = seq,

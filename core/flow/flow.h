@@ -25,6 +25,13 @@ const ferry_component *flow_core_component(void);
  * recorded in r). Returns 0, or -1 with *err malloc'd if dir is unreadable. */
 int flow_load_registry(abi_registry *r, const char *dir, char **err);
 
+/* How values become text where people read them (interpolation, recorded
+ * inputs and outputs, `ferry run`): compact, and reals with 15 significant
+ * digits, so a computed 65.3 reads "65.3", not "65.299999999999997". Trigger
+ * payloads are recorded at full precision, since they are replayed. */
+#define FLOW_JSON_TEXT                                                         \
+    (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
+
 /* ---- diagnostics ---- */
 
 /* One validation error: "FILE: PATH: message". All fields owned. */

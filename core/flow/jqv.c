@@ -5,9 +5,13 @@
  * the library as shipped:
  *  - without JQ_LIBRARY_PATH set, `import`/`include` abort the process on an
  *    assertion, so every state gets an empty library path;
- *  - without an input callback, `input` dereferences garbage, so every state
- *    gets one that says there are no more inputs (as the jq CLI does at the
- *    end of its input: `[inputs]` is [], `input` fails with "break");
+ *  - jq_init leaves the input, debug and out-of-memory callbacks
+ *    uninitialised, so `input` or `debug` call through garbage; every state
+ *    gets all three (no more inputs, as the jq CLI says at the end of its
+ *    input: `[inputs]` is [] and `input` fails with "break"; debug messages
+ *    are dropped; out of memory aborts, as libjq does anyway);
+ *  - after `halt_error` every later reset (jq_start, jq_teardown) frees the
+ *    halt message again; see forget_halt;
  *  - the error callback owns the jv it is given;
  *  - jv_invalid_has_msg and jv_invalid_get_msg consume their argument;
  *  - `error(null)` is indistinguishable from the end of the results.
@@ -126,6 +130,11 @@ static void on_jq_error(void *data, jv msg) {
     jv_free(text);
 }
 
+static void drop_debug(void *data, jv msg) {
+    (void)data;
+    jv_free(msg);
+}
+
 /* End of input, the way the jq CLI reports it: `inputs` stops, `input`
  * fails. */
 static jv no_more_input(jq_state *jq, void *data) {
@@ -154,6 +163,8 @@ jqv_program *jqv_compile(const char *program, char **err) {
     }
     jq_set_error_cb(p->jq, on_jq_error, &p->msgs);
     jq_set_input_cb(p->jq, no_more_input, NULL);
+    jq_set_debug_cb(p->jq, drop_debug, NULL);
+    jq_set_nomem_handler(p->jq, NULL, NULL);
     jq_set_attr(p->jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
 
     if (!jq_compile(p->jq, program)) {
@@ -215,6 +226,15 @@ static int halt_status(jq_state *jq, char **err) {
     return rc;
 }
 
+/* libjq 1.6's jq_reset frees the halt exit code and message without
+ * clearing them, so each later reset would free them again. Reset once
+ * (which also lets go of the run's input), then overwrite both with
+ * jv_invalid(), which jq_reset may free any number of times. */
+static void forget_halt(jqv_program *p) {
+    jq_start(p->jq, jv_null(), 0);
+    jq_halt(p->jq, jv_invalid(), jv_invalid());
+}
+
 /* Lets go of what the last run still references (its input, pending
  * backtrack points) instead of holding it until the next run. */
 static void release_state(jqv_program *p) {
@@ -243,7 +263,7 @@ int jqv_run(jqv_program *p, const json_t *input, int collect, json_t **out,
 
     json_t *acc = collect ? json_array() : NULL;
     json_t *one = NULL;
-    int rc = 0;
+    int rc = 0, halted = 0;
     if (collect && !acc) {
         set_err(err, "jq: out of memory");
         rc = -1;
@@ -256,8 +276,11 @@ int jqv_run(jqv_program *p, const json_t *input, int collect, json_t **out,
                 rc = -1;
             } else {
                 jv_free(r);
-                if (jq_halted(p->jq))
+                if (jq_halted(p->jq)) {
                     rc = halt_status(p->jq, err);
+                    forget_halt(p);
+                    halted = 1;
+                }
             }
             break;
         }
@@ -292,7 +315,8 @@ int jqv_run(jqv_program *p, const json_t *input, int collect, json_t **out,
         rc = -1;
     }
     if (rc < 0) {
-        release_state(p);
+        if (!halted)
+            release_state(p);
         json_decref(acc);
         json_decref(one);
         return -1;

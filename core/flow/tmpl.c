@@ -570,8 +570,7 @@ json_t *tmpl_eval(const tmpl *t, const flow_scope *s) {
             if (json_is_string(v)) {
                 if (sb_add(&b, json_string_value(v), json_string_length(v)))
                     goto oom;
-            } else if (json_dump_callback(v, sb_dump_cb, &b,
-                                          JSON_COMPACT | JSON_ENCODE_ANY)) {
+            } else if (json_dump_callback(v, sb_dump_cb, &b, FLOW_JSON_TEXT)) {
                 goto oom;
             }
         }

@@ -362,6 +362,55 @@ static void test_runtime_errors(void **state) {
     json_decref(out);
 }
 
+/* Halting, debug output and reading input, run again and again on one
+ * program: libjq 1.6 gets its own state wrong around all three. */
+static void test_halt_debug_input_reused(void **state) {
+    (void)state;
+    char *err = NULL;
+    jqv_program *p =
+        jqv_compile("if . == 0 then {\"why\": \"zero\"} | halt_error(2)"
+                    " elif . == 1 then \"one\\n\" | halt_error"
+                    " elif . == 2 then halt"
+                    " elif . == 3 then [inputs]"
+                    " else debug | [., (try input catch \"none\")] end",
+                    &err);
+    assert_non_null(p);
+    for (int i = 0; i < 200; i++) {
+        int n = i % 5;
+        json_t *in = json_integer(n);
+        json_t *out = NULL;
+        err = NULL;
+        int rc = jqv_run(p, in, n == 2, &out, &err);
+        switch (n) {
+        case 0:
+            assert_int_equal(rc, -1);
+            assert_string_equal(err, "jq: halt_error (exit code 2): "
+                                     "{\"why\":\"zero\"}");
+            break;
+        case 1:
+            assert_int_equal(rc, -1);
+            assert_string_equal(err, "jq: halt_error (exit code 5): one");
+            break;
+        case 2:
+            assert_int_equal(rc, 0);
+            assert_json_equal(out, "[]");
+            break;
+        case 3:
+            assert_int_equal(rc, 0);
+            assert_json_equal(out, "[]");
+            break;
+        case 4:
+            assert_int_equal(rc, 0);
+            assert_json_equal(out, "[4, \"none\"]");
+            break;
+        }
+        free(err);
+        json_decref(out);
+        json_decref(in);
+    }
+    jqv_free(p);
+}
+
 static void test_collect(void **state) {
     (void)state;
     json_t *out = run_ok(".[]", "[1, \"a\", null, [2, {}], {\"b\": false}]", 1);
@@ -602,6 +651,8 @@ int main(void) {
                                         count_json, no_json_left),
         cmocka_unit_test_setup_teardown(test_runtime_errors, count_json,
                                         no_json_left),
+        cmocka_unit_test_setup_teardown(test_halt_debug_input_reused,
+                                        count_json, no_json_left),
         cmocka_unit_test_setup_teardown(test_collect, count_json, no_json_left),
         cmocka_unit_test_setup_teardown(test_exactly_one_result, count_json,
                                         no_json_left),

@@ -76,12 +76,13 @@ ok "units built out of tree with find_package(FerrySDK)"
 # 2b. One cc command with pkg-config.
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 cflags=$(pkg-config --cflags ferry-sdk) || fail "pkg-config --cflags ferry-sdk"
+cflags=${cflags%"${cflags##*[![:space:]]}"}
 [[ -f $(pkg-config --variable=includedir ferry-sdk)/ferry/ferry.h ]] ||
     fail "pkg-config's includedir has no ferry/ferry.h"
 [[ -n $(pkg-config --variable=componentdir ferry-sdk) ]] ||
     fail "ferry-sdk.pc has no componentdir"
 mkdir "$tmp/pc"
-# shellcheck disable=SC2046 # the flags are meant to split into words
+# shellcheck disable=SC2046,SC2086 # the flags are meant to split into words
 quiet cc $(pkg-config --variable=component_cflags ferry-sdk) $cflags \
     -Wall -Wextra -Werror -o "$tmp/pc/units.so" \
     "$src/samples/components/units/units.c" \
