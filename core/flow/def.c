@@ -157,6 +157,11 @@ typedef struct compiler {
     flow_diags *d;
     const abi_registry *reg;
     const flow_integration *ig;
+    /* What config.NAME and connections.NAME are checked against: the
+     * integration's declarations, an empty object when it has none, NULL
+     * (no check) when the block is malformed and already reported. */
+    const json_t *config_decl;
+    const json_t *conn_decl;
     step_info *steps; /* by id */
     int nsteps;
     pos chain[64]; /* where we are, outermost first */
@@ -204,8 +209,8 @@ static tmpl *compile_value(compiler *c, const json_t *v, const char *path) {
     tmpl_env env = {
         .file = c->file,
         .d = c->d,
-        .config_decl = c->ig->config_decl,
-        .conn_decl = c->ig->conn_decl,
+        .config_decl = c->config_decl,
+        .conn_decl = c->conn_decl,
         .lookup_step = lookup_step_cb,
         .on_step_ref = on_step_ref_cb,
         .ud = c,
@@ -775,9 +780,41 @@ static void check_conn_decl(flow_diags *d, const char *file,
     }
 }
 
+/* Checks that a document given in memory is an object, as load_json does
+ * for a file. Returns a new ref or NULL. */
+static json_t *doc_object(const json_t *doc, const char *file, flow_diags *d) {
+    if (!json_is_object(doc)) {
+        flow_diags_add(d, file, "$", "expected a JSON object, got %s",
+                       doc ? abi_json_type_name(doc) : "nothing");
+        return NULL;
+    }
+    return json_incref((json_t *)doc);
+}
+
+static flow_integration *integration_build(json_t *doc, const char *file,
+                                           const abi_registry *reg,
+                                           flow_diags *d);
+
 flow_integration *flow_integration_load(const char *file,
                                         const abi_registry *reg,
                                         flow_diags *d) {
+    json_t *doc = load_json(file, d);
+    return doc ? integration_build(doc, file, reg, d) : NULL;
+}
+
+flow_integration *flow_integration_from_json(const json_t *doc,
+                                             const char *label,
+                                             const abi_registry *reg,
+                                             flow_diags *d) {
+    const char *file = label ? label : "integration";
+    json_t *own = doc_object(doc, file, d);
+    return own ? integration_build(own, file, reg, d) : NULL;
+}
+
+/* doc: stolen. */
+static flow_integration *integration_build(json_t *doc, const char *file,
+                                           const abi_registry *reg,
+                                           flow_diags *d) {
     static const char *const keys[] = {"name",        "version",
                                        "description", "config",
                                        "connections", "flows",
@@ -787,9 +824,7 @@ flow_integration *flow_integration_load(const char *file,
     static const char *const triggers[] = {"manual", "schedule", "webhook",
                                            "poll", NULL};
     size_t before = d->n;
-    json_t *doc = load_json(file, d);
-    if (!doc)
-        return NULL;
+    json_t *none = NULL; /* declares nothing; see compiler */
     flow_integration *ig = calloc(1, sizeof(*ig));
     if (!ig) {
         json_decref(doc);
@@ -835,7 +870,8 @@ flow_integration *flow_integration_load(const char *file,
         goto done;
     }
     ig->flows = calloc(json_array_size(flows), sizeof(*ig->flows));
-    if (!ig->flows)
+    none = json_object();
+    if (!ig->flows || !none)
         goto done;
     ig->nflows = json_array_size(flows);
     for (size_t i = 0; i < ig->nflows; i++) {
@@ -881,7 +917,12 @@ flow_integration *flow_integration_load(const char *file,
         }
         f->trigger = trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");
 
-        compiler c = {.file = file, .d = d, .reg = reg, .ig = ig};
+        compiler c = {.file = file,
+                      .d = d,
+                      .reg = reg,
+                      .ig = ig,
+                      .config_decl = cfg ? ig->config_decl : none,
+                      .conn_decl = conns ? ig->conn_decl : none};
         pathf(pp, sizeof(pp), "%s.steps", p);
         number_steps(&c, json_object_get(jf, "steps"), pp);
         compile_list(&c, json_object_get(jf, "steps"), &f->steps, pp);
@@ -890,6 +931,7 @@ flow_integration *flow_integration_load(const char *file,
         free(c.steps);
     }
 done:
+    json_decref(none);
     if (d->n > before) {
         flow_integration_free(ig);
         return NULL;
@@ -951,13 +993,39 @@ static void check_fields(flow_diags *d, const char *file, const char *path,
     }
 }
 
+static flow_instance *instance_build(json_t *doc, int given, const char *file,
+                                     const flow_integration *ig,
+                                     const abi_registry *reg, flow_diags *d);
+
 flow_instance *flow_instance_load(const char *file,
                                   const flow_integration *ig,
                                   const abi_registry *reg, flow_diags *d) {
+    json_t *doc = NULL;
+    if (file && !(doc = load_json(file, d)))
+        return NULL;
+    return instance_build(doc, file != NULL, file, ig, reg, d);
+}
+
+flow_instance *flow_instance_from_json(const json_t *doc, const char *label,
+                                       const flow_integration *ig,
+                                       const abi_registry *reg,
+                                       flow_diags *d) {
+    const char *file = label ? label : "instance";
+    json_t *own = NULL;
+    if (doc && !(own = doc_object(doc, file, d)))
+        return NULL;
+    return instance_build(own, doc != NULL, file, ig, reg, d);
+}
+
+/* doc: stolen, NULL for the default instance. */
+static flow_instance *instance_build(json_t *doc, int given, const char *file,
+                                     const flow_integration *ig,
+                                     const abi_registry *reg, flow_diags *d) {
     static const char *const keys[] = {"integration", "name", "config",
                                        "connections", "description", NULL};
     size_t before = d->n;
-    json_t *doc = NULL;
+    if (!given)
+        file = NULL;
     const char *dfile = file ? file : ig->file;
     flow_instance *in = calloc(1, sizeof(*in));
     if (!in)
@@ -965,10 +1033,7 @@ flow_instance *flow_instance_load(const char *file,
     in->config = json_object();
     in->connections = json_object();
     json_t *cfg = NULL, *conns = NULL;
-    if (file) {
-        doc = load_json(file, d);
-        if (!doc)
-            goto done;
+    if (doc) {
         in->file = strdup(file);
         check_keys(d, file, "", doc, keys, "an instance");
         const char *iname = json_string_value(json_object_get(doc, "integration"));
@@ -1073,7 +1138,6 @@ flow_instance *flow_instance_load(const char *file,
                                           type, "fields", copy));
         }
     }
-done:
     json_decref(doc);
     if (d->n > before) {
         flow_instance_free(in);

@@ -107,6 +107,7 @@ typedef struct step_run {
     int error_code;
     char *error_message;
     char *error_step; /* the innermost failing step's path */
+    char *cause;      /* that step's own message; NULL if it is this one */
     int retryable;
 } step_run;
 
@@ -176,6 +177,27 @@ static void step_fail(step_run *r, int code, int retryable, const char *fmt,
     r->error_step = strdup(r->path);
 }
 
+/* A container step's message names the innermost failing step and that
+ * step's own message, however deep it is nested (not each level's). */
+static const char *cause_of(const step_run *inner) {
+    if (inner->cause)
+        return inner->cause;
+    return inner->error_message ? inner->error_message : "failed";
+}
+
+/* Takes over inner's failing step and cause after step_fail(r, ...). */
+static void adopt_cause(step_run *r, step_run *inner) {
+    free(r->error_step);
+    r->error_step = inner->error_step;
+    free(r->cause);
+    if (inner->cause) {
+        r->cause = inner->cause;
+        free(inner->error_message);
+    } else {
+        r->cause = inner->error_message;
+    }
+}
+
 /* ---- running ---- */
 
 static int truthy(const json_t *v) {
@@ -204,7 +226,9 @@ static int run_list(exec *x, const flow_step_list *l, const char *prefix,
                     int depth, json_t **result, step_run *failed);
 
 /* Checks inputs whose value came from a reference against their declared
- * type; drops null optional inputs so that the action sees them absent. */
+ * type; a null optional input gets its default, or is dropped so that the
+ * action sees it absent. Null is a value of type "any", as when the
+ * definition was validated. */
 static int check_inputs(step_run *r, json_t *input) {
     const ferry_action *a = r->st->action;
     for (const ferry_input *in = a->inputs; in && in->name; in++) {
@@ -212,10 +236,16 @@ static int check_inputs(step_run *r, json_t *input) {
         if (!v)
             continue;
         if (json_is_null(v) && !in->required) {
-            json_object_del(input, in->name);
+            json_t *dv = in->default_json ? json_loads(in->default_json,
+                                                       JSON_DECODE_ANY, NULL)
+                                          : NULL;
+            if (dv)
+                json_object_set_new(input, in->name, dv);
+            else
+                json_object_del(input, in->name);
             continue;
         }
-        if (json_is_null(v)) {
+        if (json_is_null(v) && strcmp(in->type, "any")) {
             step_fail(r, FERRY_EINVAL, 0,
                       "input '%s' of action '%s' is required but its "
                       "reference resolved to null",
@@ -311,10 +341,8 @@ static void run_for_each(exec *x, step_run *r) {
         if (rc) {
             step_fail(r, inner.error_code, inner.retryable,
                       "iteration %zu: %s: %s", i, inner.error_step,
-                      inner.error_message ? inner.error_message : "failed");
-            free(r->error_step);
-            r->error_step = inner.error_step;
-            free(inner.error_message);
+                      cause_of(&inner));
+            adopt_cause(r, &inner);
             break;
         }
         json_array_append_new(out, res ? res : json_null());
@@ -350,11 +378,8 @@ static void run_branch(exec *x, step_run *r) {
     step_run inner = {0};
     if (run_list(x, take, r->path, r->depth + 1, &res, &inner)) {
         step_fail(r, inner.error_code, inner.retryable, "%s: %s",
-                  inner.error_step,
-                  inner.error_message ? inner.error_message : "failed");
-        free(r->error_step);
-        r->error_step = inner.error_step;
-        free(inner.error_message);
+                  inner.error_step, cause_of(&inner));
+        adopt_cause(r, &inner);
         return;
     }
     r->output = res ? res : json_null();
@@ -369,6 +394,9 @@ static int run_step(exec *x, const flow_step *st, const char *prefix,
         snprintf(path, sizeof(path), "%s", st->name);
     step_run r = {.st = st, .path = path, .seq = ++x->seq, .depth = depth};
     r.started = store_now_us();
+    if (x->o->st && x->o->st->vt->step_begin &&
+        x->o->st->vt->step_begin(x->o->st, x->id, r.seq, path, r.started))
+        store_failed(x, x->o->st->errmsg);
     if (cancelled(x)) {
         step_fail(&r, FERRY_ECANCELLED, 0, "cancelled before it started");
     } else {
@@ -397,6 +425,7 @@ static int run_step(exec *x, const flow_step *st, const char *prefix,
         failed->retryable = r.retryable;
         failed->error_message = r.error_message;
         failed->error_step = r.error_step;
+        failed->cause = r.cause;
         return -1;
     }
     free(r.error_step);
@@ -433,7 +462,10 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
                  const flow_exec_opts *o, flow_result *res) {
     exec x = {.ig = ig, .in = in, .f = f, .o = o};
     memset(res, 0, sizeof(*res));
-    store_new_id("ex", x.id, sizeof(x.id));
+    if (o->execution_id)
+        snprintf(x.id, sizeof(x.id), "%s", o->execution_id);
+    else
+        store_new_id("ex", x.id, sizeof(x.id));
     snprintf(res->id, sizeof(res->id), "%s", x.id);
 
     json_t *conns = json_object();
@@ -489,6 +521,7 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
         res->error_code = failed.error_code;
         res->error_message = failed.error_message;
         res->error_step = failed.error_step;
+        free(failed.cause);
     } else {
         res->status = "succeeded";
         res->output = output;

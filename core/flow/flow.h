@@ -164,12 +164,24 @@ flow_integration *flow_integration_load(const char *file,
                                         const abi_registry *reg,
                                         flow_diags *d);
 void flow_integration_free(flow_integration *ig);
+/* As flow_integration_load, from a document in memory (borrowed); label
+ * names it in errors (a file name, or NULL for "integration"). */
+flow_integration *flow_integration_from_json(const json_t *doc,
+                                             const char *label,
+                                             const abi_registry *reg,
+                                             flow_diags *d);
 
 /* Loads an instance file for ig (file NULL: the default instance with
  * defaults only). Returns NULL with errors in d. */
 flow_instance *flow_instance_load(const char *file,
                                   const flow_integration *ig,
                                   const abi_registry *reg, flow_diags *d);
+/* As flow_instance_load, from a document in memory (borrowed; NULL: the
+ * default instance). */
+flow_instance *flow_instance_from_json(const json_t *doc, const char *label,
+                                       const flow_integration *ig,
+                                       const abi_registry *reg,
+                                       flow_diags *d);
 void flow_instance_free(flow_instance *in);
 
 /* Finds a flow by name; name NULL picks the only flow (NULL if several). */
@@ -189,6 +201,8 @@ typedef struct flow_step_event {
 
 typedef struct flow_exec_opts {
     store *st;                /* NULL: record nothing */
+    const char *execution_id; /* NULL: a new id; else this one (a host's
+                                 queued execution) */
     size_t max_recorded;      /* bytes of input/output text kept per step */
     const char *tmpdir;       /* for blobs; NULL: $TMPDIR or /tmp */
     volatile int *cancel;     /* nonzero asks the execution to stop */

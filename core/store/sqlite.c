@@ -111,6 +111,7 @@ enum {
     ST_EXEC_GET,
     ST_EXEC_STEPS,
     ST_EXEC_LOGS,
+    ST_EXEC_STARTED,
     ST_COUNT
 };
 
@@ -148,6 +149,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EXEC_LOGS] = "SELECT ts_us, step_seq, step_path, level, message,"
                      " fields_json FROM logs WHERE execution_id = ?1"
                      " ORDER BY id",
+    [ST_EXEC_STARTED] = "UPDATE executions SET status = 'running',"
+                        " started_us = ?2 WHERE id = ?1",
 };
 
 /* exec_list filters on any subset of four columns; one statement per
@@ -157,7 +160,8 @@ enum {
     F_INSTANCE = 2,
     F_FLOW = 4,
     F_STATUS = 8,
-    F_COMBOS = 16
+    F_OLDEST = 16,
+    F_COMBOS = 32
 };
 
 typedef struct sqlite_store {
@@ -557,7 +561,8 @@ static sqlite3_stmt *list_stmt(sqlite_store *s, int mask) {
         sep = " AND ";
     }
     snprintf(sql + n, sizeof sql - n,
-             " ORDER BY created_us DESC, id DESC LIMIT ?5");
+             (mask & F_OLDEST) ? " ORDER BY created_us ASC, id ASC LIMIT ?5"
+                               : " ORDER BY created_us DESC, id DESC LIMIT ?5");
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &s->list[mask], NULL) != SQLITE_OK)
         s->list[mask] = NULL;
@@ -577,7 +582,7 @@ static int sq_exec_list(store *base, const store_filter *f, json_t **out) {
                        f->limit);
     int mask = (f->integration ? F_INTEGRATION : 0) |
                (f->instance ? F_INSTANCE : 0) | (f->flow ? F_FLOW : 0) |
-               (f->status ? F_STATUS : 0);
+               (f->status ? F_STATUS : 0) | (f->oldest_first ? F_OLDEST : 0);
     sqlite3_stmt *st = list_stmt(s, mask);
     if (!st)
         return db_err(s, "exec_list", NULL);
@@ -705,6 +710,34 @@ static int sq_exec_get(store *base, const char *id, json_t **out) {
     return 0;
 }
 
+static int sq_exec_started(store *base, const char *id, int64_t started_us) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!id)
+        return set_err(s, FERRY_EINVAL, "exec_started: id is required");
+    sqlite3_stmt *st = s->st[ST_EXEC_STARTED];
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, started_us);
+    int rc = run(s, st, "exec_started", id);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return set_err(s, FERRY_ENOTFOUND, "exec_started: no execution '%s'",
+                       id);
+    return rc;
+}
+
+static int exec_sql(sqlite_store *s, const char *op, const char *sql);
+
+static int sq_tx_begin(store *base) {
+    return exec_sql((sqlite_store *)base, "begin", "BEGIN IMMEDIATE");
+}
+
+static int sq_tx_commit(store *base) {
+    return exec_sql((sqlite_store *)base, "commit", "COMMIT");
+}
+
+static int sq_tx_rollback(store *base) {
+    return exec_sql((sqlite_store *)base, "rollback", "ROLLBACK");
+}
+
 /* ---- opening and closing ---- */
 
 static void sq_close(store *base) {
@@ -727,6 +760,10 @@ static const store_vtable sqlite_vtable = {
     .state_set = sq_state_set,
     .exec_list = sq_exec_list,
     .exec_get = sq_exec_get,
+    .exec_started = sq_exec_started,
+    .tx_begin = sq_tx_begin,
+    .tx_commit = sq_tx_commit,
+    .tx_rollback = sq_tx_rollback,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

@@ -82,6 +82,7 @@ typedef struct store_filter {
     const char *flow;
     const char *status;
     int limit; /* 0 means 50 */
+    int oldest_first; /* nonzero: oldest first (for dispatching) */
 } store_filter;
 
 typedef struct store_vtable {
@@ -101,6 +102,16 @@ typedef struct store_vtable {
     /* *out: new ref to the execution with "steps" and "logs" arrays;
      * FERRY_ENOTFOUND if there is no such id. */
     int (*exec_get)(store *s, const char *id, json_t **out);
+    /* Optional (NULL: not offered). A step has started; lets a watcher
+     * know which step was running if the process dies. */
+    int (*step_begin)(store *s, const char *execution_id, int seq,
+                      const char *path, int64_t started_us);
+    /* A queued execution starts: status "running" and its start time. */
+    int (*exec_started)(store *s, const char *id, int64_t started_us);
+    /* Groups the writes that follow into one transaction (group commit). */
+    int (*tx_begin)(store *s);
+    int (*tx_commit)(store *s);
+    int (*tx_rollback)(store *s);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

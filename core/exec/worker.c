@@ -1,0 +1,103 @@
+/*
+ * A worker: one forked process, one execution. It rebuilds the definition
+ * from the spawn request (the host validated it when it was deployed, so
+ * errors here are unexpected but still reported), runs the flow with the
+ * engine, and streams the record to the host. It writes nothing durable
+ * itself and exits when the flow ends.
+ */
+#include "exec.h"
+#include "flow/flow.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock);
+
+static volatile int worker_cancel;
+static int oom_sock = -1;
+
+static void on_sigterm(int sig) {
+    (void)sig;
+    worker_cancel = 1;
+}
+
+/* When jansson cannot allocate, tell the host before anything else goes
+ * wrong: the frame is built in advance so that sending it allocates
+ * nothing. */
+static const char oom_frame[] = "\0\0\0\x0b{\"ev\":\"oom\"}";
+static int oom_sent;
+
+static void *worker_malloc(size_t n) {
+    void *p = malloc(n);
+    if (!p && !oom_sent && oom_sock >= 0) {
+        oom_sent = 1;
+        ssize_t ignored = write(oom_sock, oom_frame, sizeof(oom_frame) - 1);
+        (void)ignored;
+    }
+    return p;
+}
+
+static void send_failure(int sock, const char *message) {
+    json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s}", "ev", "end", "status",
+                          "failed", "ended_us", (json_int_t)store_now_us(),
+                          "error_code", FERRY_ECONFIG, "error_message",
+                          message);
+    frame_send(sock, m, -1);
+    json_decref(m);
+}
+
+int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock) {
+    oom_sock = sock;
+    json_set_alloc_funcs(worker_malloc, free);
+    struct sigaction sa = {.sa_handler = on_sigterm};
+    sigaction(SIGTERM, &sa, NULL);
+
+    const char *id = json_string_value(json_object_get(spawn, "exec"));
+    const char *flow = json_string_value(json_object_get(spawn, "flow"));
+    json_t *trigger = json_object_get(spawn, "trigger");
+    flow_diags d = {0};
+    flow_integration *ig = flow_integration_from_json(
+        json_object_get(spawn, "integration"),
+        json_string_value(json_object_get(spawn, "integration_file")), reg,
+        &d);
+    flow_instance *in = NULL;
+    if (ig)
+        in = flow_instance_from_json(json_object_get(spawn, "instance"),
+                                     json_string_value(json_object_get(
+                                         spawn, "instance_file")),
+                                     ig, reg, &d);
+    const flow_def *f = ig && flow ? flow_find(ig, flow) : NULL;
+    int status = 0;
+    if (d.n || !f) {
+        char msg[1024];
+        if (d.n)
+            snprintf(msg, sizeof(msg), "definition rejected in the worker: %s: %s",
+                     d.items[0].path, d.items[0].message);
+        else
+            snprintf(msg, sizeof(msg), "no flow '%s'", flow ? flow : "?");
+        send_failure(sock, msg);
+        status = 2;
+    } else {
+        store *st = exec_stream_store(sock);
+        flow_exec_opts o = {
+            .st = st,
+            .execution_id = id,
+            .max_recorded = (size_t)json_integer_value(
+                json_object_get(spawn, "max_recorded")),
+            .cancel = &worker_cancel,
+        };
+        flow_result res;
+        if (flow_execute(ig, in, f, trigger, &o, &res))
+            status = 3;
+        flow_result_clear(&res);
+        store_close(st);
+    }
+    flow_instance_free(in);
+    flow_integration_free(ig);
+    flow_diags_free(&d);
+    close(sock);
+    return status;
+}

@@ -1,0 +1,172 @@
+/*
+ * The store thread. The loop never calls SQLite: it queues jobs here. The
+ * thread takes everything queued since its last commit and runs it in one
+ * transaction (group commit: one fsync for many writes), then hands the
+ * jobs back to the loop, whose done callbacks run only after the commit,
+ * so an answer that says "accepted" is only sent once the row is durable.
+ */
+#include "storeq.h"
+
+#include <ferry/ferry.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct job {
+    storeq_fn fn;
+    storeq_done done;
+    void *arg;
+    struct job *next;
+} job;
+
+struct storeq {
+    store *st;
+    uv_loop_t *loop;
+    uv_async_t async;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *todo, *todo_tail;
+    job *finished, *finished_tail;
+    int finished_rc; /* the commit result of the batches in finished */
+    int stopping;
+    uint64_t batches, jobs;
+    void (*closed)(void *);
+    void *closed_ud;
+};
+
+static void *store_thread(void *ud) {
+    storeq *q = ud;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->todo && !q->stopping)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->todo && q->stopping)
+            break;
+        job *batch = q->todo;
+        q->todo = q->todo_tail = NULL;
+        pthread_mutex_unlock(&q->mu);
+
+        /* If BEGIN fails the jobs still run, each in its own implicit
+         * transaction: slower, not lost. */
+        int began = q->st->vt->tx_begin && q->st->vt->tx_begin(q->st) == 0;
+        int rc = 0;
+        size_t n = 0;
+        job *last = NULL;
+        for (job *j = batch; j; j = j->next) {
+            if (j->fn)
+                j->fn(q->st, j->arg);
+            last = j;
+            n++;
+        }
+        if (began) {
+            rc = q->st->vt->tx_commit(q->st);
+            if (rc && q->st->vt->tx_rollback)
+                q->st->vt->tx_rollback(q->st);
+        }
+
+        pthread_mutex_lock(&q->mu);
+        q->batches++;
+        q->jobs += n;
+        if (q->finished_tail)
+            q->finished_tail->next = batch;
+        else
+            q->finished = batch;
+        q->finished_tail = last;
+        if (rc)
+            q->finished_rc = rc;
+        pthread_mutex_unlock(&q->mu);
+        uv_async_send(&q->async);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void on_finished(uv_async_t *a) {
+    storeq *q = a->data;
+    pthread_mutex_lock(&q->mu);
+    job *list = q->finished;
+    int rc = q->finished_rc;
+    q->finished = q->finished_tail = NULL;
+    q->finished_rc = 0;
+    pthread_mutex_unlock(&q->mu);
+    while (list) {
+        job *next = list->next;
+        if (list->done)
+            list->done(list->arg, rc);
+        free(list);
+        list = next;
+    }
+}
+
+storeq *storeq_start(uv_loop_t *loop, store *st, char **err) {
+    storeq *q = calloc(1, sizeof(*q));
+    if (!q) {
+        *err = strdup("out of memory");
+        return NULL;
+    }
+    q->st = st;
+    q->loop = loop;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    uv_async_init(loop, &q->async, on_finished);
+    q->async.data = q;
+    if (pthread_create(&q->thread, NULL, store_thread, q)) {
+        *err = strdup("cannot start the store thread");
+        uv_close((uv_handle_t *)&q->async, NULL);
+        return NULL; /* q is freed by the caller's loop teardown */
+    }
+    return q;
+}
+
+void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
+    job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        if (done)
+            done(arg, FERRY_ENOMEM);
+        return;
+    }
+    j->fn = fn;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&q->mu);
+    if (q->todo_tail)
+        q->todo_tail->next = j;
+    else
+        q->todo = j;
+    q->todo_tail = j;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs) {
+    pthread_mutex_lock(&q->mu);
+    *batches = q->batches;
+    *jobs = q->jobs;
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void on_async_closed(uv_handle_t *h) {
+    storeq *q = h->data;
+    void (*closed)(void *) = q->closed;
+    void *ud = q->closed_ud;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+    if (closed)
+        closed(ud);
+}
+
+void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud) {
+    pthread_mutex_lock(&q->mu);
+    q->stopping = 1;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    on_finished(&q->async); /* what the last batch finished */
+    q->closed = closed;
+    q->closed_ud = ud;
+    uv_close((uv_handle_t *)&q->async, on_async_closed);
+}

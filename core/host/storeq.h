@@ -1,0 +1,28 @@
+/* The store thread's queue (see storeq.c). */
+#ifndef FERRY_CORE_STOREQ_H
+#define FERRY_CORE_STOREQ_H
+
+#include "store/store.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct storeq storeq;
+
+/* Runs on the store thread, inside the batch's transaction. */
+typedef void (*storeq_fn)(store *st, void *arg);
+/* Runs on the loop thread after the batch committed; commit_rc is 0, or
+ * the error that rolled the batch back. */
+typedef void (*storeq_done)(void *arg, int commit_rc);
+
+/* Starts the thread; st is owned by the thread from then on (the caller
+ * closes it after storeq_stop). Returns NULL with *err malloc'd. */
+storeq *storeq_start(uv_loop_t *loop, store *st, char **err);
+/* Queues a job. Loop thread only. fn may be NULL (a barrier). */
+void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg);
+/* Runs what is queued, joins the thread; closed(ud) once freed. */
+void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud);
+/* Batches committed and jobs run so far. */
+void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs);
+
+#endif
