@@ -1,6 +1,7 @@
 /* The `ferry` command: dispatch, `run` and `validate`. */
 #include "cli.h"
 #include "flow/flow.h"
+#include "host/host.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +18,9 @@ static const char *usage_text =
     "  validate FILE...           check integration and instance files\n"
     "  components list|describe   what the loader found (and refused)\n"
     "  executions list|show       execution history from the store\n"
+    "  serve                      run the host: HTTP API, workers\n"
+    "  deploy INTEGRATION.json    deploy an instance of an integration\n"
+    "  instances list             the deployed instances\n"
     "  version                    print versions\n"
     "\n"
     "Every command takes --help. Common settings: --components-dir DIR\n"
@@ -375,6 +379,14 @@ int cli_main(int argc, char **argv) {
         return cli_components(argc - 1, argv + 1);
     if (!strcmp(cmd, "executions"))
         return cli_executions(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return cli_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "zygote"))
+        return cli_zygote(argc - 1, argv + 1);
+    if (!strcmp(cmd, "deploy"))
+        return cli_deploy(argc - 1, argv + 1);
+    if (!strcmp(cmd, "instances"))
+        return cli_instances(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ferry %s (ABI %d.%d, store schema %d, jansson %s)\n",
                FERRY_VERSION, FERRY_ABI_MAJOR, FERRY_ABI_MINOR,

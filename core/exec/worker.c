@@ -14,7 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock);
+int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
+                     json_t *spawn, int sock);
 
 static volatile int worker_cancel;
 static int oom_sock = -1;
@@ -49,7 +50,10 @@ static void send_failure(int sock, const char *message) {
     json_decref(m);
 }
 
-int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock) {
+/* ig: compiled by the zygote (NULL: compile here, to report why it does
+ * not compile). */
+int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
+                     json_t *spawn, int sock) {
     oom_sock = sock;
     json_set_alloc_funcs(worker_malloc, free);
     struct sigaction sa = {.sa_handler = on_sigterm};
@@ -59,10 +63,12 @@ int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock) {
     const char *flow = json_string_value(json_object_get(spawn, "flow"));
     json_t *trigger = json_object_get(spawn, "trigger");
     flow_diags d = {0};
-    flow_integration *ig = flow_integration_from_json(
-        json_object_get(spawn, "integration"),
-        json_string_value(json_object_get(spawn, "integration_file")), reg,
-        &d);
+    flow_integration *own = NULL;
+    if (!ig)
+        ig = own = flow_integration_from_json(
+            json_object_get(spawn, "integration"),
+            json_string_value(json_object_get(spawn, "integration_file")),
+            reg, &d);
     flow_instance *in = NULL;
     if (ig)
         in = flow_instance_from_json(json_object_get(spawn, "instance"),
@@ -96,7 +102,7 @@ int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock) {
         store_close(st);
     }
     flow_instance_free(in);
-    flow_integration_free(ig);
+    flow_integration_free(own);
     flow_diags_free(&d);
     close(sock);
     return status;

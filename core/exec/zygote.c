@@ -20,7 +20,65 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int exec_worker_main(const abi_registry *reg, json_t *spawn, int sock);
+int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
+                     json_t *spawn, int sock);
+
+/* Compiled integrations, by the hash of their text. Compiling is the slow
+ * part of starting an execution (jq 1.6 builds its whole builtin library
+ * for every program), so the zygote compiles each integration version once
+ * and every worker it forks inherits the result. */
+#define IG_CACHE_SIZE 64
+
+typedef struct ig_entry {
+    uint64_t hash;
+    flow_integration *ig;
+    uint64_t used;
+} ig_entry;
+
+static ig_entry ig_cache[IG_CACHE_SIZE];
+static uint64_t ig_clock;
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* The compiled integration of a spawn request, from the cache or compiled
+ * now; NULL if it does not compile (the worker then reports why). */
+static const flow_integration *cached_integration(const abi_registry *reg,
+                                                  const json_t *spawn) {
+    const json_t *doc = json_object_get(spawn, "integration");
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return NULL;
+    uint64_t h = fnv1a(text);
+    free(text);
+    ig_entry *slot = &ig_cache[0];
+    for (int i = 0; i < IG_CACHE_SIZE; i++) {
+        if (ig_cache[i].ig && ig_cache[i].hash == h) {
+            ig_cache[i].used = ++ig_clock;
+            return ig_cache[i].ig;
+        }
+        if (!ig_cache[i].ig || ig_cache[i].used < slot->used)
+            slot = &ig_cache[i];
+        if (!slot->ig)
+            break;
+    }
+    flow_diags d = {0};
+    flow_integration *ig = flow_integration_from_json(
+        doc, json_string_value(json_object_get(spawn, "integration_file")),
+        reg, &d);
+    flow_diags_free(&d);
+    if (!ig)
+        return NULL;
+    flow_integration_free(slot->ig);
+    *slot = (ig_entry){h, ig, ++ig_clock};
+    return ig;
+}
 
 typedef struct child {
     pid_t pid;
@@ -184,6 +242,7 @@ int exec_zygote_main(int ctl, const char *components_dir) {
                     cap *= 2;
                 }
             }
+            const flow_integration *ig = cached_integration(&reg, msg);
             pid_t pid = nchildren < cap ? fork() : -1;
             if (pid == 0) {
                 close(ctl);
@@ -193,7 +252,7 @@ int exec_zygote_main(int ctl, const char *components_dir) {
                 signal(SIGINT, SIG_DFL);
                 signal(SIGPIPE, SIG_IGN);
                 apply_limits(json_object_get(msg, "limits"));
-                _exit(exec_worker_main(&reg, msg, wfd));
+                _exit(exec_worker_main(&reg, ig, msg, wfd));
             }
             json_t *m;
             if (pid < 0) {
@@ -215,6 +274,8 @@ int exec_zygote_main(int ctl, const char *components_dir) {
         json_decref(msg);
     }
     free(children);
+    for (int i = 0; i < IG_CACHE_SIZE; i++)
+        flow_integration_free(ig_cache[i].ig);
     close(sigchld_pipe[0]);
     close(sigchld_pipe[1]);
     abi_registry_free(&reg);

@@ -926,7 +926,11 @@ static flow_integration *integration_build(json_t *doc, const char *file,
         pathf(pp, sizeof(pp), "%s.steps", p);
         number_steps(&c, json_object_get(jf, "steps"), pp);
         compile_list(&c, json_object_get(jf, "steps"), &f->steps, pp);
-        plan_releases(&c);
+        /* A definition with errors is dropped, and its step table may be
+         * inconsistent (duplicate names share an id): plan only a valid
+         * one. */
+        if (d->n == before)
+            plan_releases(&c);
         f->nsteps = c.nsteps;
         free(c.steps);
     }

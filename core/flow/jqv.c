@@ -1,8 +1,8 @@
 /*
  * jqv: jq programs over jansson values, on Debian's libjq 1.6.
  *
- * Things about libjq 1.6 that this file works around, each checked against
- * the library as shipped:
+ * What this file relies on or works around in libjq 1.6, each checked
+ * against the library as shipped:
  *  - without JQ_LIBRARY_PATH set, `import`/`include` abort the process on an
  *    assertion, so every state gets an empty library path;
  *  - jq_init leaves the input, debug and out-of-memory callbacks

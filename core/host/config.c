@@ -258,8 +258,8 @@ static int add_token(host_config *c, const char *tok) {
 }
 
 static int load_limits(loader *l, const json_t *lim) {
-    static const char *const keys[] = {"concurrency", "timeout", "cpu",
-                                       "memory", "max_recorded", NULL};
+    static const char *const keys[] = {"concurrency", "timeout",      "cpu",
+                                       "memory",      "max_recorded", NULL};
     host_config *c = l->c;
     uint64_t v;
     int given;
@@ -309,9 +309,8 @@ static int load_limits(loader *l, const json_t *lim) {
 
 static int load_file(loader *l) {
     static const char *const keys[] = {
-        "listen",      "tls",          "components_dir", "database",
-        "deployments", "api_tokens",   "limits",         "shutdown_grace",
-        "log_format",  NULL};
+        "listen",     "tls",    "components_dir", "database",   "deployments",
+        "api_tokens", "limits", "shutdown_grace", "log_format", NULL};
     static const char known_text[] =
         "listen, tls, components_dir, database, deployments, api_tokens, "
         "limits, shutdown_grace, log_format";
@@ -352,7 +351,8 @@ static int load_file(loader *l) {
     if ((v = json_object_get(doc, "tls"))) {
         static const char *const tls_keys[] = {"cert", "key", NULL};
         if (!json_is_object(v)) {
-            fail(l, "tls", "expected an object {\"cert\": PATH, \"key\": PATH}");
+            fail(l, "tls",
+                 "expected an object {\"cert\": PATH, \"key\": PATH}");
             goto out;
         }
         if (check_keys(l, v, "tls", tls_keys, "cert, key") ||

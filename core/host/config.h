@@ -28,13 +28,13 @@ int host_parse_listen(const char *s, char **host, int *port);
 
 /* The expected forms, as error messages quote them. Static strings. */
 #define HOST_DURATION_EXPECTED                                                 \
-    "expected a duration like \"30s\" or \"15m\" (units ms, s, m, h) or a "  \
+    "expected a duration like \"30s\" or \"15m\" (units ms, s, m, h) or a "    \
     "number of milliseconds"
 #define HOST_SIZE_EXPECTED                                                     \
-    "expected a size like \"64KiB\" or \"512MiB\" (units B, KiB, MiB, GiB) " \
+    "expected a size like \"64KiB\" or \"512MiB\" (units B, KiB, MiB, GiB) "   \
     "or a number of bytes"
 #define HOST_LISTEN_EXPECTED                                                   \
-    "expected an IPv4 address or a bracketed IPv6 address and a port, like " \
+    "expected an IPv4 address or a bracketed IPv6 address and a port, like "   \
     "\"127.0.0.1:8080\" or \"[::1]:8080\""
 
 #endif

@@ -24,15 +24,15 @@
 #include <stdint.h>
 
 typedef struct deployment {
-    char *instance;           /* the instance's name: the table key */
-    char *integration;        /* the integration's name */
-    json_t *integration_doc;  /* a reference; never modified */
-    json_t *instance_doc;     /* a reference; never modified */
-    flow_integration *ig;     /* compiled from integration_doc */
-    flow_instance *in;        /* resolved from instance_doc */
-    char *integration_file;   /* the label diags name: a path or "integration" */
-    char *instance_file;      /* the label diags name */
-    int64_t deployed_us;      /* when it was built, or its files' mtime */
+    char *instance;          /* the instance's name: the table key */
+    char *integration;       /* the integration's name */
+    json_t *integration_doc; /* a reference; never modified */
+    json_t *instance_doc;    /* a reference; never modified */
+    flow_integration *ig;    /* compiled from integration_doc */
+    flow_instance *in;       /* resolved from instance_doc */
+    char *integration_file;  /* the label diags name: a path or "integration" */
+    char *instance_file;     /* the label diags name */
+    int64_t deployed_us;     /* when it was built, or its files' mtime */
     unsigned refs;
 } deployment;
 
@@ -100,6 +100,17 @@ json_t *deploy_table_list(const deploy_table *t);
  * -1 with *err malloc'd. */
 int deploy_write(const char *dir, const json_t *integration_doc,
                  const json_t *instance_doc, char **err);
+
+/* An integration file is shared by every instance of the integration, so
+ * writing one changes what the others load next. Checks each instance in
+ * DIR/instances that names integration_doc's integration (except the one
+ * named except_instance, which may be NULL) against integration_doc.
+ * Their errors go to d under their own files. Returns how many would no
+ * longer be valid (0 if integration_doc itself is not valid: that is the
+ * caller's to report). Documents borrowed; reg as for deployment_build. */
+int deploy_check_dependents(const char *dir, const json_t *integration_doc,
+                            const char *except_instance,
+                            const abi_registry *reg, flow_diags *d);
 
 /* Nonzero if name is a valid integration or instance name for a file. */
 int deploy_name_ok(const char *name);

@@ -161,7 +161,9 @@ enum {
     F_FLOW = 4,
     F_STATUS = 8,
     F_OLDEST = 16,
-    F_COMBOS = 32
+    F_SINCE = 32,
+    F_UNTIL = 64,
+    F_COMBOS = 128
 };
 
 typedef struct sqlite_store {
@@ -548,7 +550,9 @@ static sqlite3_stmt *list_stmt(sqlite_store *s, int mask) {
     } conds[] = {{F_INTEGRATION, "integration = ?1"},
                  {F_INSTANCE, "instance = ?2"},
                  {F_FLOW, "flow = ?3"},
-                 {F_STATUS, "status = ?4"}};
+                 {F_STATUS, "status = ?4"},
+                 {F_SINCE, "created_us >= ?6"},
+                 {F_UNTIL, "created_us < ?7"}};
     char sql[512];
     size_t n = (size_t)snprintf(sql, sizeof sql,
                                 "SELECT " SUMMARY_COLUMNS " FROM executions");
@@ -582,7 +586,8 @@ static int sq_exec_list(store *base, const store_filter *f, json_t **out) {
                        f->limit);
     int mask = (f->integration ? F_INTEGRATION : 0) |
                (f->instance ? F_INSTANCE : 0) | (f->flow ? F_FLOW : 0) |
-               (f->status ? F_STATUS : 0) | (f->oldest_first ? F_OLDEST : 0);
+               (f->status ? F_STATUS : 0) | (f->oldest_first ? F_OLDEST : 0) |
+               (f->since_us ? F_SINCE : 0) | (f->until_us ? F_UNTIL : 0);
     sqlite3_stmt *st = list_stmt(s, mask);
     if (!st)
         return db_err(s, "exec_list", NULL);
@@ -591,6 +596,10 @@ static int sq_exec_list(store *base, const store_filter *f, json_t **out) {
     bind_text(st, 3, f->flow);
     bind_text(st, 4, f->status);
     sqlite3_bind_int(st, 5, f->limit ? f->limit : 50);
+    if (f->since_us)
+        sqlite3_bind_int64(st, 6, f->since_us);
+    if (f->until_us)
+        sqlite3_bind_int64(st, 7, f->until_us);
 
     json_t *arr = json_array();
     int rc = SQLITE_DONE, ret = 0;
@@ -673,7 +682,7 @@ static int sq_exec_get(store *base, const char *id, json_t **out) {
 
     /* One read transaction, so the execution, its steps and its logs are
      * one snapshot even while a writer is adding to them. */
-    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(s->db, "SAVEPOINT exec_get", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(s, "exec_get", id);
 
     sqlite3_stmt *st = s->st[ST_EXEC_GET];
@@ -701,7 +710,7 @@ static int sq_exec_get(store *base, const char *id, json_t **out) {
         ret = get_rows(s, s->st[ST_EXEC_STEPS], id, step_row, o, "steps");
     if (ret == 0)
         ret = get_rows(s, s->st[ST_EXEC_LOGS], id, log_row, o, "logs");
-    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "RELEASE exec_get", NULL, NULL, NULL);
     if (ret) {
         json_decref(o);
         return ret;

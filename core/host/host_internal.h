@@ -1,0 +1,101 @@
+/* The host's state, shared by serve.c (loop, zygote, dispatcher) and api.c
+ * (HTTP handlers). Loop thread only. */
+#ifndef FERRY_CORE_HOST_INTERNAL_H
+#define FERRY_CORE_HOST_INTERNAL_H
+
+#include "abi/abi.h"
+#include "deploy.h"
+#include "exec/exec.h"
+#include "host.h"
+#include "http/http.h"
+#include "storeq.h"
+
+#include <sys/types.h>
+#include <uv.h>
+
+enum run_state { RUN_QUEUED, RUN_SPAWNING, RUN_RUNNING, RUN_DONE };
+
+typedef struct host host;
+
+typedef struct run {
+    host *h;
+    char id[40];
+    deployment *dep; /* a reference: a redeploy does not change this run */
+    char *flow;
+    json_t *trigger;
+    enum run_state state;
+    int64_t queued_us;
+    int64_t started_us;
+    uint64_t timeout_ms;
+    /* the worker */
+    uv_pipe_t pipe;
+    int pipe_open, pipe_closed;
+    frame_decoder dec;
+    pid_t pid;
+    int exited, exit_code, exit_signal;
+    int64_t max_rss;
+    int got_end;
+    int timed_out, cancel_requested, oom;
+    char *current_step;
+    uv_timer_t timer;
+    int timer_open;
+    int handles; /* open uv handles; freed when 0 and done */
+    struct run *next; /* in the queue */
+} run;
+
+struct host {
+    const host_config *cfg;
+    uv_loop_t *loop;
+    store *st;  /* owned by the store thread */
+    storeq *q;
+    http_server *http;
+    metrics *m;
+    abi_registry reg;
+    deploy_table *deps;
+    /* the zygote */
+    uv_process_t zproc;
+    int zproc_open;
+    int zfd;
+    uv_poll_t zpoll;
+    int zpoll_open;
+    frame_decoder zdec;
+    int zready;
+    pid_t zpid;
+    json_t *zcomponents;
+    /* executions */
+    run *qhead, *qtail;
+    size_t nqueued;
+    run **active; /* spawning or running */
+    size_t nactive, capactive;
+    /* lifecycle */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t grace;
+    int stopping;
+    int q_stopping;
+    int exit_status;
+    int store_ok;
+};
+
+/* Logs one line (text or JSON per config). fields: stolen, may be NULL. */
+void host_log(host *h, const char *level, json_t *fields, const char *fmt,
+              ...) __attribute__((format(printf, 4, 5)));
+
+/* Queues an execution of flow of dep with trigger (borrowed): the row is
+ * written as "queued" first; done(ud, id, err) is called on the loop thread
+ * once it is durable (err NULL) or could not be written (id NULL). */
+typedef void (*host_enqueued_cb)(void *ud, const char *id, const char *err);
+void host_enqueue(host *h, deployment *dep, const char *flow,
+                  const json_t *trigger, host_enqueued_cb done, void *ud);
+/* Asks an execution to stop. Returns 0 if it was queued or running here,
+ * FERRY_ENOTFOUND if it is not active. */
+int host_cancel(host *h, const char *id);
+/* Finds an active or queued execution. */
+run *host_find_run(host *h, const char *id);
+
+/* Routes for the HTTP server (api.c). */
+extern const http_route host_routes[];
+extern const size_t host_nroutes;
+/* Declares the host's metrics (api.c). */
+void host_metrics_declare(metrics *m);
+
+#endif

@@ -1,0 +1,1162 @@
+/*
+ * `ferry serve`: the loop, the zygote, the dispatcher and the worker event
+ * streams. Everything here runs on the loop thread; store work goes to the
+ * store thread (storeq) and comes back in done callbacks.
+ *
+ * An execution's life: host_enqueue writes it as "queued" (the caller is
+ * answered only once that row is durable) -> dispatch() picks it when a
+ * worker slot is free -> a socketpair is made and one end sent to the
+ * zygote with the spawn request -> the worker streams frames (begin, steps,
+ * logs, state, end) -> the zygote reports the worker's exit -> finish()
+ * writes the outcome if the worker could not (crash, timeout, limits).
+ */
+#include "host_internal.h"
+
+#include <ferry/ferry.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- logging ---- */
+
+void host_log(host *h, const char *level, json_t *fields, const char *fmt,
+              ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char ts[40];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+    if (h->cfg->log_json) {
+        json_t *line = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level,
+                                 "msg", msg);
+        if (fields)
+            json_object_update(line, fields);
+        char *text = json_dumps(line, JSON_COMPACT);
+        fprintf(stderr, "%s\n", text ? text : "{}");
+        free(text);
+        json_decref(line);
+    } else {
+        fprintf(stderr, "%s %-5s %s", ts, level, msg);
+        const char *k;
+        json_t *v;
+        json_object_foreach(fields, k, v) {
+            if (json_is_string(v))
+                fprintf(stderr, " %s=%s", k, json_string_value(v));
+            else {
+                char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                fprintf(stderr, " %s=%s", k, t ? t : "?");
+                free(t);
+            }
+        }
+        fputc('\n', stderr);
+    }
+    json_decref(fields);
+}
+
+static json_t *run_fields(const run *r) {
+    json_t *f = json_pack("{s:s, s:s, s:s}", "execution", r->id, "instance",
+                          r->dep->instance, "flow", r->flow);
+    if (r->current_step)
+        json_object_set_new(f, "step", json_string(r->current_step));
+    return f;
+}
+
+/* ---- runs ---- */
+
+static void dispatch(host *h);
+static void finish(run *r);
+static void shutdown_progress(host *h);
+
+static void run_free(run *r) {
+    frame_decoder_free(&r->dec);
+    deployment_unref(r->dep);
+    json_decref(r->trigger);
+    free(r->flow);
+    free(r->current_step);
+    free(r);
+}
+
+static void active_add(host *h, run *r) {
+    if (h->nactive == h->capactive) {
+        size_t cap = h->capactive ? h->capactive * 2 : 16;
+        run **a = realloc(h->active, cap * sizeof(*a));
+        if (!a)
+            return;
+        h->active = a;
+        h->capactive = cap;
+    }
+    h->active[h->nactive++] = r;
+}
+
+static void active_remove(host *h, run *r) {
+    for (size_t i = 0; i < h->nactive; i++) {
+        if (h->active[i] == r) {
+            h->active[i] = h->active[--h->nactive];
+            return;
+        }
+    }
+}
+
+run *host_find_run(host *h, const char *id) {
+    for (size_t i = 0; i < h->nactive; i++)
+        if (!strcmp(h->active[i]->id, id))
+            return h->active[i];
+    for (run *r = h->qhead; r; r = r->next)
+        if (!strcmp(r->id, id))
+            return r;
+    return NULL;
+}
+
+static void on_handle_closed(uv_handle_t *hd) {
+    run *r = hd->data;
+    if (--r->handles == 0 && r->state == RUN_DONE)
+        run_free(r);
+}
+
+static void close_run_handles(run *r) {
+    if (r->pipe_open) {
+        r->pipe_open = 0;
+        uv_close((uv_handle_t *)&r->pipe, on_handle_closed);
+    }
+    if (r->timer_open) {
+        r->timer_open = 0;
+        uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+    }
+}
+
+/* ---- store jobs ---- */
+
+typedef struct end_job {
+    store_exec_end e;
+    char *id, *status, *output, *message, *step;
+    int rc;
+} end_job;
+
+static void end_job_run(store *st, void *arg) {
+    end_job *j = arg;
+    j->rc = st->vt->exec_end(st, &j->e);
+}
+
+static void end_job_done(void *arg, int commit_rc) {
+    end_job *j = arg;
+    (void)commit_rc;
+    free(j->id);
+    free(j->status);
+    free(j->output);
+    free(j->message);
+    free(j->step);
+    free(j);
+}
+
+static void push_end(host *h, const char *id, const char *status,
+                     int64_t ended_us, const char *output, size_t output_size,
+                     int code, const char *message, const char *step) {
+    end_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->id = strdup(id);
+    j->status = strdup(status);
+    j->output = output ? strdup(output) : NULL;
+    j->message = message ? strdup(message) : NULL;
+    j->step = step ? strdup(step) : NULL;
+    j->e = (store_exec_end){.id = j->id,
+                            .status = j->status,
+                            .ended_us = ended_us,
+                            .output_json = j->output,
+                            .output_size = output_size,
+                            .error_code = code,
+                            .error_message = j->message,
+                            .error_step = j->step};
+    storeq_push(h->q, end_job_run, end_job_done, j);
+}
+
+/* A frame from a worker, kept whole and written on the store thread. */
+typedef struct event_job {
+    json_t *msg;
+    char id[40];
+    char instance[256];
+    run *r; /* for answers; NULL when none is owed */
+    json_t *answer;
+} event_job;
+
+static const char *jstr(const json_t *o, const char *k) {
+    return json_string_value(json_object_get(o, k));
+}
+
+static int64_t jint(const json_t *o, const char *k) {
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static void event_job_run(store *st, void *arg) {
+    event_job *j = arg;
+    const char *ev = jstr(j->msg, "ev");
+    int rc = 0;
+    if (!strcmp(ev, "begin")) {
+        rc = st->vt->exec_started(st, j->id, jint(j->msg, "started_us"));
+    } else if (!strcmp(ev, "step")) {
+        store_step s = {
+            .execution_id = j->id,
+            .seq = (int)jint(j->msg, "seq"),
+            .path = jstr(j->msg, "path"),
+            .name = jstr(j->msg, "name"),
+            .kind = jstr(j->msg, "kind"),
+            .action = jstr(j->msg, "action"),
+            .status = jstr(j->msg, "status"),
+            .started_us = jint(j->msg, "started_us"),
+            .duration_us = jint(j->msg, "duration_us"),
+            .input_json = jstr(j->msg, "input_json"),
+            .input_size = (size_t)jint(j->msg, "input_size"),
+            .output_json = jstr(j->msg, "output_json"),
+            .output_size = (size_t)jint(j->msg, "output_size"),
+            .error_code = (int)jint(j->msg, "error_code"),
+            .error_message = jstr(j->msg, "error_message"),
+            .retryable = json_is_true(json_object_get(j->msg, "retryable")),
+        };
+        rc = st->vt->step_record(st, &s);
+    } else if (!strcmp(ev, "log")) {
+        store_log l = {
+            .execution_id = j->id,
+            .step_seq = (int)jint(j->msg, "step_seq"),
+            .step_path = jstr(j->msg, "step_path"),
+            .ts_us = jint(j->msg, "ts_us"),
+            .level = (int)jint(j->msg, "level"),
+            .message = jstr(j->msg, "message"),
+            .fields_json = jstr(j->msg, "fields_json"),
+        };
+        rc = st->vt->log_append(st, &l);
+    } else if (!strcmp(ev, "end")) {
+        store_exec_end e = {
+            .id = j->id,
+            .status = jstr(j->msg, "status"),
+            .ended_us = jint(j->msg, "ended_us"),
+            .output_json = jstr(j->msg, "output_json"),
+            .output_size = (size_t)jint(j->msg, "output_size"),
+            .error_code = (int)jint(j->msg, "error_code"),
+            .error_message = jstr(j->msg, "error_message"),
+            .error_step = jstr(j->msg, "error_step"),
+        };
+        rc = st->vt->exec_end(st, &e);
+    } else if (!strcmp(ev, "state_get")) {
+        json_t *v = NULL;
+        rc = st->vt->state_get(st, j->instance, jstr(j->msg, "key"), &v);
+        j->answer = rc ? json_pack("{s:s}", "error", st->errmsg)
+                       : json_pack("{s:o}", "value", v ? v : json_null());
+        rc = 0;
+    } else if (!strcmp(ev, "state_set")) {
+        json_t *v = json_object_get(j->msg, "value");
+        rc = st->vt->state_set(st, j->instance, jstr(j->msg, "key"),
+                               json_is_null(v) ? NULL : v);
+        j->answer = rc ? json_pack("{s:s}", "error", st->errmsg)
+                       : json_pack("{s:b}", "ok", 1);
+        rc = 0;
+    }
+    if (rc)
+        fprintf(stderr, "ferry: store: %s (execution %s, event %s)\n",
+                st->errmsg, j->id, ev);
+}
+
+typedef struct answer_req {
+    uv_write_t w;
+    char *buf;
+} answer_req;
+
+static void on_answer_written(uv_write_t *w, int status) {
+    (void)status;
+    answer_req *a = (answer_req *)w;
+    free(a->buf);
+    free(a);
+}
+
+static void event_job_done(void *arg, int commit_rc) {
+    event_job *j = arg;
+    if (j->r) {
+        run *r = j->r;
+        if (commit_rc && j->answer) {
+            json_decref(j->answer);
+            j->answer = json_pack("{s:s}", "error", "the store did not commit");
+        }
+        if (j->answer && r->pipe_open) {
+            answer_req *a = calloc(1, sizeof(*a));
+            size_t len = 0;
+            if (a && (a->buf = frame_encode(j->answer, &len))) {
+                uv_buf_t b = uv_buf_init(a->buf, (unsigned)len);
+                if (uv_write(&a->w, (uv_stream_t *)&r->pipe, &b, 1,
+                             on_answer_written)) {
+                    free(a->buf);
+                    free(a);
+                }
+            } else {
+                free(a);
+            }
+        }
+        if (--r->handles == 0 && r->state == RUN_DONE)
+            run_free(r);
+    }
+    json_decref(j->answer);
+    json_decref(j->msg);
+    free(j);
+}
+
+/* ---- worker events ---- */
+
+static void on_worker_msg(void *ud, json_t *msg) {
+    run *r = ud;
+    host *h = r->h;
+    const char *ev = jstr(msg, "ev");
+    if (!ev) {
+        json_decref(msg);
+        return;
+    }
+    if (!strcmp(ev, "step_start")) {
+        free(r->current_step);
+        r->current_step = jstr(msg, "path") ? strdup(jstr(msg, "path")) : NULL;
+        json_decref(msg);
+        return;
+    }
+    if (!strcmp(ev, "oom")) {
+        r->oom = 1;
+        json_decref(msg);
+        return;
+    }
+    if (!strcmp(ev, "step")) {
+        metrics_observe(h->m, "ferry_step_duration_seconds",
+                        (double)jint(msg, "duration_us") / 1e6, "action",
+                        jstr(msg, "action") ? jstr(msg, "action")
+                                            : jstr(msg, "kind"),
+                        NULL);
+    } else if (!strcmp(ev, "begin")) {
+        r->started_us = jint(msg, "started_us");
+    } else if (!strcmp(ev, "log")) {
+        const char *lv = jint(msg, "level") >= FERRY_LOG_ERROR  ? "error"
+                         : jint(msg, "level") >= FERRY_LOG_WARN ? "warn"
+                         : jint(msg, "level") >= FERRY_LOG_INFO ? "info"
+                                                                : "debug";
+        json_t *f = run_fields(r);
+        if (jstr(msg, "step_path"))
+            json_object_set_new(f, "step", json_string(jstr(msg, "step_path")));
+        host_log(h, lv, f, "%s", jstr(msg, "message") ? jstr(msg, "message") : "");
+    } else if (!strcmp(ev, "end")) {
+        r->got_end = 1;
+        const char *status = jstr(msg, "status");
+        metrics_add(h->m, "ferry_executions_finished_total", 1, "status",
+                    status ? status : "unknown", NULL);
+        json_t *f = run_fields(r);
+        json_object_set_new(f, "status", json_string(status ? status : "?"));
+        host_log(h, "info", f, "execution %s", status ? status : "ended");
+    }
+    event_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        json_decref(msg);
+        return;
+    }
+    j->msg = msg;
+    snprintf(j->id, sizeof(j->id), "%s", r->id);
+    snprintf(j->instance, sizeof(j->instance), "%s", r->dep->instance);
+    if (!strcmp(ev, "state_get") || !strcmp(ev, "state_set")) {
+        j->r = r;
+        r->handles++; /* the run stays allocated until the answer is sent */
+    }
+    storeq_push(h->q, event_job_run, event_job_done, j);
+}
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
+    (void)hd;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void on_worker_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    run *r = s->data;
+    if (n > 0) {
+        if (frame_decoder_feed(&r->dec, buf->base, (size_t)n, on_worker_msg,
+                               r)) {
+            host_log(r->h, "error", run_fields(r),
+                     "malformed frame from the worker; stopping it");
+            if (r->pid > 0)
+                kill(r->pid, SIGKILL);
+            n = UV_EOF;
+        }
+    }
+    free(buf->base);
+    if (n < 0) {
+        uv_read_stop(s);
+        r->pipe_closed = 1;
+        finish(r);
+    }
+}
+
+/* ---- finishing ---- */
+
+static const char *signal_name(int sig) {
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGKILL: return "SIGKILL";
+    case SIGTERM: return "SIGTERM";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGPIPE: return "SIGPIPE";
+    default: return NULL;
+    }
+}
+
+/* Called whenever something about a finishing run changes; acts once the
+ * worker's stream is closed and its exit is known. */
+static void finish(run *r) {
+    host *h = r->h;
+    if (r->state == RUN_DONE || !r->pipe_closed || !r->exited)
+        return;
+    if (!r->got_end) {
+        /* The worker could not write its own end: say why. */
+        char msg[512];
+        const char *status = "failed";
+        int code = FERRY_EFAILED;
+        const char *step = r->current_step ? r->current_step : "(before the first step)";
+        uint64_t mem = r->dep ? h->cfg->memory_bytes : 0;
+        if (r->cancel_requested) {
+            status = "cancelled";
+            code = FERRY_ECANCELLED;
+            snprintf(msg, sizeof(msg), "cancelled: stopped at step %s", step);
+        } else if (r->timed_out) {
+            code = FERRY_ETIMEOUT;
+            snprintf(msg, sizeof(msg),
+                     "timeout: the execution ran past its deadline of %llu ms "
+                     "and was killed at step %s",
+                     (unsigned long long)r->timeout_ms, step);
+        } else if (r->exit_signal == SIGXCPU ||
+                   (r->exit_signal == SIGKILL && h->cfg->cpu_seconds)) {
+            code = FERRY_ETIMEOUT;
+            snprintf(msg, sizeof(msg),
+                     "cpu_limit: the execution used its %llu CPU seconds at "
+                     "step %s",
+                     (unsigned long long)h->cfg->cpu_seconds, step);
+        } else if (mem && (r->oom || (uint64_t)r->max_rss >= mem / 10 * 9)) {
+            code = FERRY_ETOOBIG;
+            snprintf(msg, sizeof(msg),
+                     "memory_limit: the execution reached its memory limit of "
+                     "%llu bytes at step %s",
+                     (unsigned long long)mem, step);
+        } else if (r->exit_signal) {
+            const char *name = signal_name(r->exit_signal);
+            code = FERRY_EFAILED;
+            if (name)
+                snprintf(msg, sizeof(msg),
+                         "crashed: the worker was killed by %s (%s) at step "
+                         "%s",
+                         name, strsignal(r->exit_signal), step);
+            else
+                snprintf(msg, sizeof(msg),
+                         "crashed: the worker was killed by signal %d (%s) at "
+                         "step %s",
+                         r->exit_signal, strsignal(r->exit_signal), step);
+            metrics_add(h->m, "ferry_worker_crashes_total", 1, "signal",
+                        name ? name : "other", NULL);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "crashed: the worker exited with status %d at step %s "
+                     "without recording an outcome",
+                     r->exit_code, step);
+        }
+        push_end(h, r->id, status, store_now_us(), NULL, 0, code, msg,
+                 r->current_step);
+        metrics_add(h->m, "ferry_executions_finished_total", 1, "status",
+                    status, NULL);
+        json_t *f = run_fields(r);
+        json_object_set_new(f, "status", json_string(status));
+        host_log(h, "warn", f, "%s", msg);
+    }
+    r->state = RUN_DONE;
+    active_remove(h, r);
+    metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
+    close_run_handles(r);
+    if (r->handles == 0)
+        run_free(r);
+    dispatch(h);
+    shutdown_progress(h);
+}
+
+static void on_deadline(uv_timer_t *t) {
+    run *r = t->data;
+    if (r->cancel_requested && !r->timed_out) {
+        /* A cancelled run that did not stop by itself in time. */
+        if (r->pid > 0)
+            kill(r->pid, SIGKILL);
+        return;
+    }
+    r->timed_out = 1;
+    if (r->pid > 0)
+        kill(r->pid, SIGKILL);
+}
+
+/* ---- the zygote ---- */
+
+static void zygote_start(host *h);
+
+static void zygote_msg(void *ud, json_t *msg) {
+    host *h = ud;
+    const char *op = jstr(msg, "op");
+    const char *id = jstr(msg, "exec");
+    run *r = id ? host_find_run(h, id) : NULL;
+    if (!op) {
+    } else if (!strcmp(op, "ready")) {
+        h->zready = 1;
+        h->zpid = (pid_t)jint(msg, "pid");
+        json_decref(h->zcomponents);
+        h->zcomponents = json_incref(json_object_get(msg, "components"));
+        metrics_set(h->m, "ferry_components_loaded",
+                    (double)json_array_size(h->zcomponents), NULL);
+        host_log(h, "info",
+                 json_pack("{s:i, s:O}", "pid", (int)h->zpid, "components",
+                           h->zcomponents),
+                 "zygote ready");
+        size_t i;
+        json_t *rf;
+        json_array_foreach(json_object_get(msg, "refused"), i, rf) {
+            host_log(h, "warn", NULL, "component refused: %s: %s",
+                     jstr(rf, "path"), jstr(rf, "reason"));
+        }
+        dispatch(h);
+    } else if (!strcmp(op, "failed")) {
+        host_log(h, "error", NULL, "zygote failed: %s", jstr(msg, "error"));
+    } else if (!strcmp(op, "forked") && r) {
+        r->pid = (pid_t)jint(msg, "pid");
+        r->state = RUN_RUNNING;
+        if (r->timed_out || r->cancel_requested)
+            kill(r->pid, r->timed_out ? SIGKILL : SIGTERM);
+    } else if (!strcmp(op, "spawn_failed") && r) {
+        r->exited = 1;
+        r->exit_code = 127;
+        host_log(h, "error", run_fields(r), "cannot fork a worker: %s",
+                 jstr(msg, "error"));
+        finish(r);
+    } else if (!strcmp(op, "exited") && r) {
+        r->exited = 1;
+        r->exit_code = (int)jint(msg, "code");
+        r->exit_signal = (int)jint(msg, "signal");
+        r->max_rss = jint(msg, "max_rss_bytes");
+        finish(r);
+    }
+    json_decref(msg);
+}
+
+static void on_zygote_readable(uv_poll_t *p, int status, int events) {
+    host *h = p->data;
+    (void)events;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = status < 0 ? -1 : recv(h->zfd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            if (frame_decoder_feed(&h->zdec, buf, (size_t)n, zygote_msg, h) == 0)
+                continue;
+            host_log(h, "error", NULL, "malformed frame from the zygote");
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return;
+        }
+        /* EOF or error: the zygote is gone (its exit callback restarts it). */
+        uv_poll_stop(p);
+        return;
+    }
+}
+
+static void on_zpoll_closed(uv_handle_t *hd) {
+    host *h = hd->data;
+    close(h->zfd);
+    h->zfd = -1;
+    frame_decoder_free(&h->zdec);
+}
+
+static void on_zygote_closed(uv_handle_t *hd) {
+    host *h = hd->data;
+    if (!h->stopping)
+        zygote_start(h);
+    else
+        shutdown_progress(h);
+}
+
+static void on_zygote_exit(uv_process_t *p, int64_t status, int sig) {
+    host *h = p->data;
+    h->zready = 0;
+    host_log(h, h->stopping ? "info" : "error",
+             json_pack("{s:I, s:i}", "status", (json_int_t)status, "signal", sig),
+             "zygote exited");
+    /* Runs still being spawned will never fork: their sockets close and
+     * finish() records them. */
+    for (size_t i = 0; i < h->nactive; i++) {
+        run *r = h->active[i];
+        if (!r->exited) {
+            r->exited = 1;
+            r->exit_code = -1;
+            if (r->pid > 0)
+                kill(r->pid, SIGKILL); /* nobody can report its exit now */
+        }
+    }
+    if (h->zpoll_open) {
+        h->zpoll_open = 0;
+        uv_close((uv_handle_t *)&h->zpoll, on_zpoll_closed);
+    }
+    h->zproc_open = 0;
+    uv_close((uv_handle_t *)p, on_zygote_closed);
+    for (size_t i = h->nactive; i-- > 0;)
+        finish(h->active[i]);
+}
+
+static void zygote_start(host *h) {
+    int sv[2];
+    char exe[4096];
+    size_t exelen = sizeof(exe);
+    if (uv_exepath(exe, &exelen) ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+        host_log(h, "error", NULL, "cannot start the zygote: %s",
+                 strerror(errno));
+        return;
+    }
+    int big = 4 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    char *args[] = {"ferry", "zygote", "--components-dir",
+                    h->cfg->components_dir, "--fd", "3", NULL};
+    uv_stdio_container_t stdio[4] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = 1},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+        {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
+    };
+    uv_process_options_t o = {
+        .exit_cb = on_zygote_exit,
+        .file = exe,
+        .args = args,
+        .stdio_count = 4,
+        .stdio = stdio,
+    };
+    h->zproc.data = h;
+    int rc = uv_spawn(h->loop, &h->zproc, &o);
+    close(sv[1]);
+    if (rc) {
+        close(sv[0]);
+        host_log(h, "error", NULL, "cannot start the zygote: %s",
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&h->zproc, NULL);
+        return;
+    }
+    h->zproc_open = 1;
+    h->zfd = sv[0];
+    memset(&h->zdec, 0, sizeof(h->zdec));
+    uv_poll_init(h->loop, &h->zpoll, h->zfd);
+    h->zpoll.data = h;
+    h->zpoll_open = 1;
+    uv_poll_start(&h->zpoll, UV_READABLE, on_zygote_readable);
+}
+
+/* ---- dispatching ---- */
+
+static int spawn(host *h, run *r) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return -1;
+    json_t *limits = json_pack("{s:I, s:I}", "cpu_seconds",
+                               (json_int_t)h->cfg->cpu_seconds, "memory_bytes",
+                               (json_int_t)h->cfg->memory_bytes);
+    json_t *msg = json_pack(
+        "{s:s, s:s, s:O, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op", "spawn",
+        "exec", r->id, "integration", r->dep->integration_doc, "instance",
+        r->dep->instance_doc, "integration_file", r->dep->integration_file,
+        "instance_file", r->dep->instance_file, "flow", r->flow, "trigger",
+        r->trigger, "limits", limits, "max_recorded",
+        (json_int_t)h->cfg->max_recorded);
+    int rc = msg ? frame_send(h->zfd, msg, sv[1]) : FERRY_ENOMEM;
+    json_decref(msg);
+    close(sv[1]);
+    if (rc) {
+        close(sv[0]);
+        return -1;
+    }
+    uv_pipe_init(h->loop, &r->pipe, 0);
+    r->pipe.data = r;
+    uv_pipe_open(&r->pipe, sv[0]);
+    r->pipe_open = 1;
+    r->handles++;
+    uv_read_start((uv_stream_t *)&r->pipe, on_alloc, on_worker_read);
+    uv_timer_init(h->loop, &r->timer);
+    r->timer.data = r;
+    r->timer_open = 1;
+    r->handles++;
+    uv_timer_start(&r->timer, on_deadline, r->timeout_ms, 0);
+    r->state = RUN_SPAWNING;
+    return 0;
+}
+
+static void dispatch(host *h) {
+    while (!h->stopping && h->zready && h->qhead &&
+           h->nactive < (size_t)h->cfg->max_concurrency) {
+        run *r = h->qhead;
+        h->qhead = r->next;
+        if (!h->qhead)
+            h->qtail = NULL;
+        h->nqueued--;
+        r->next = NULL;
+        active_add(h, r);
+        if (spawn(h, r)) {
+            host_log(h, "error", run_fields(r),
+                     "cannot hand the execution to the zygote");
+            /* Back to the front of the queue; the zygote is restarting. */
+            active_remove(h, r);
+            r->next = h->qhead;
+            h->qhead = r;
+            if (!h->qtail)
+                h->qtail = r;
+            h->nqueued++;
+            break;
+        }
+        metrics_add(h->m, "ferry_executions_started_total", 1, NULL);
+    }
+    metrics_set(h->m, "ferry_queue_depth", (double)h->nqueued, NULL);
+    metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
+}
+
+static void queue_push(host *h, run *r) {
+    r->state = RUN_QUEUED;
+    if (h->qtail)
+        h->qtail->next = r;
+    else
+        h->qhead = r;
+    h->qtail = r;
+    h->nqueued++;
+}
+
+static run *run_new(host *h, const char *id, deployment *dep, const char *flow,
+                    json_t *trigger) {
+    run *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->h = h;
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->dep = deployment_ref(dep);
+    r->flow = strdup(flow);
+    r->trigger = json_incref(trigger);
+    r->timeout_ms = h->cfg->timeout_ms;
+    r->queued_us = store_now_us();
+    return r;
+}
+
+typedef struct enqueue_job {
+    host *h;
+    run *r;
+    store_exec e;
+    char *trigger_text;
+    int rc;
+    char err[512];
+    host_enqueued_cb done;
+    void *ud;
+} enqueue_job;
+
+static void enqueue_run(store *st, void *arg) {
+    enqueue_job *j = arg;
+    j->rc = st->vt->exec_begin(st, &j->e);
+    if (j->rc)
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+}
+
+static void enqueue_done(void *arg, int commit_rc) {
+    enqueue_job *j = arg;
+    host *h = j->h;
+    if (!j->rc && commit_rc) {
+        j->rc = commit_rc;
+        snprintf(j->err, sizeof(j->err), "the store did not commit: %s",
+                 ferry_strerror(commit_rc));
+    }
+    if (j->rc) {
+        if (j->done)
+            j->done(j->ud, NULL, j->err);
+        run_free(j->r);
+    } else {
+        if (j->done)
+            j->done(j->ud, j->r->id, NULL);
+        queue_push(h, j->r);
+        dispatch(h);
+    }
+    free(j->trigger_text);
+    free(j);
+}
+
+void host_enqueue(host *h, deployment *dep, const char *flow,
+                  const json_t *trigger, host_enqueued_cb done, void *ud) {
+    char id[40];
+    store_new_id("ex", id, sizeof(id));
+    enqueue_job *j = calloc(1, sizeof(*j));
+    run *r = j ? run_new(h, id, dep, flow, (json_t *)trigger) : NULL;
+    if (!r) {
+        free(j);
+        done(ud, NULL, "out of memory");
+        return;
+    }
+    j->h = h;
+    j->r = r;
+    j->done = done;
+    j->ud = ud;
+    j->trigger_text = json_dumps(trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+    j->e = (store_exec){.id = r->id,
+                        .integration = dep->integration,
+                        .instance = dep->instance,
+                        .flow = r->flow,
+                        .trigger_json = j->trigger_text,
+                        .status = "queued",
+                        .created_us = r->queued_us};
+    storeq_push(h->q, enqueue_run, enqueue_done, j);
+}
+
+int host_cancel(host *h, const char *id) {
+    run *prev = NULL;
+    for (run *r = h->qhead; r; prev = r, r = r->next) {
+        if (strcmp(r->id, id))
+            continue;
+        if (prev)
+            prev->next = r->next;
+        else
+            h->qhead = r->next;
+        if (h->qtail == r)
+            h->qtail = prev;
+        h->nqueued--;
+        push_end(h, r->id, "cancelled", store_now_us(), NULL, 0,
+                 FERRY_ECANCELLED, "cancelled before it started", NULL);
+        metrics_add(h->m, "ferry_executions_finished_total", 1, "status",
+                    "cancelled", NULL);
+        run_free(r);
+        metrics_set(h->m, "ferry_queue_depth", (double)h->nqueued, NULL);
+        return 0;
+    }
+    for (size_t i = 0; i < h->nactive; i++) {
+        run *r = h->active[i];
+        if (strcmp(r->id, id))
+            continue;
+        if (!r->cancel_requested) {
+            r->cancel_requested = 1;
+            if (r->pid > 0)
+                kill(r->pid, SIGTERM);
+            /* The engine stops between steps; a step that does not return
+             * is killed after a grace period. */
+            if (r->timer_open)
+                uv_timer_start(&r->timer, on_deadline, 5000, 0);
+        }
+        return 0;
+    }
+    return FERRY_ENOTFOUND;
+}
+
+/* ---- start-up: what the last run of the host left ---- */
+
+typedef struct recover_job {
+    host *h;
+    json_t *queued;
+    int interrupted;
+    char err[512];
+    int rc;
+} recover_job;
+
+static void recover_run(store *st, void *arg) {
+    recover_job *j = arg;
+    json_t *running = NULL;
+    store_filter f = {.status = "running", .limit = 100000};
+    j->rc = st->vt->exec_list(st, &f, &running);
+    size_t i;
+    json_t *e;
+    json_array_foreach(running, i, e) {
+        store_exec_end end = {
+            .id = jstr(e, "id"),
+            .status = "failed",
+            .ended_us = store_now_us(),
+            .error_code = FERRY_EFAILED,
+            .error_message = "interrupted: the host stopped while this "
+                             "execution was running",
+        };
+        if (st->vt->exec_end(st, &end) == 0)
+            j->interrupted++;
+    }
+    json_decref(running);
+    store_filter q = {.status = "queued", .limit = 1000000, .oldest_first = 1};
+    if (!j->rc)
+        j->rc = st->vt->exec_list(st, &q, &j->queued);
+    if (j->rc)
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+}
+
+typedef struct trigger_job {
+    host *h;
+    char id[40];
+    char *instance, *flow;
+    json_t *trigger;
+} trigger_job;
+
+static void trigger_run(store *st, void *arg) {
+    trigger_job *j = arg;
+    json_t *x = NULL;
+    if (st->vt->exec_get(st, j->id, &x) == 0)
+        j->trigger = json_incref(json_object_get(x, "trigger"));
+    json_decref(x);
+}
+
+static void trigger_done(void *arg, int commit_rc) {
+    trigger_job *j = arg;
+    host *h = j->h;
+    (void)commit_rc;
+    deployment *dep = deploy_table_get(h->deps, j->instance);
+    if (!dep || !flow_find(dep->ig, j->flow)) {
+        push_end(h, j->id, "failed", store_now_us(), NULL, 0, FERRY_ECONFIG,
+                 dep ? "the flow is no longer deployed"
+                     : "the instance is no longer deployed",
+                 NULL);
+    } else {
+        run *r = run_new(h, j->id, dep, j->flow,
+                         j->trigger ? j->trigger : json_null());
+        if (r)
+            queue_push(h, r);
+        dispatch(h);
+    }
+    json_decref(j->trigger);
+    free(j->instance);
+    free(j->flow);
+    free(j);
+}
+
+static void recover_done(void *arg, int commit_rc) {
+    recover_job *j = arg;
+    host *h = j->h;
+    h->store_ok = j->rc == 0 && commit_rc == 0;
+    if (j->rc)
+        host_log(h, "error", NULL, "store: %s", j->err);
+    if (j->interrupted)
+        host_log(h, "warn", json_pack("{s:i}", "count", j->interrupted),
+                 "executions left running by the last host were marked "
+                 "failed (interrupted)");
+    size_t i;
+    json_t *e;
+    json_array_foreach(j->queued, i, e) {
+        trigger_job *t = calloc(1, sizeof(*t));
+        if (!t)
+            break;
+        t->h = h;
+        snprintf(t->id, sizeof(t->id), "%s", jstr(e, "id"));
+        t->instance = strdup(jstr(e, "instance"));
+        t->flow = strdup(jstr(e, "flow"));
+        storeq_push(h->q, trigger_run, trigger_done, t);
+    }
+    if (json_array_size(j->queued))
+        host_log(h, "info",
+                 json_pack("{s:i}", "count", (int)json_array_size(j->queued)),
+                 "queued executions taken up again");
+    json_decref(j->queued);
+    free(j);
+}
+
+/* ---- shutdown ---- */
+
+static void on_http_stopped(void *ud) {
+    host *h = ud;
+    http_server_free(h->http);
+    h->http = NULL;
+    shutdown_progress(h);
+}
+
+static void on_storeq_closed(void *ud) {
+    host *h = ud;
+    h->q = NULL;
+    store_close(h->st);
+    h->st = NULL;
+}
+
+static void on_grace(uv_timer_t *t) {
+    host *h = t->data;
+    if (h->nactive) {
+        /* Past the grace period: what still runs is cancelled. */
+        host_log(h, "warn", json_pack("{s:i}", "running", (int)h->nactive),
+                 "grace period over: cancelling what still runs");
+        for (size_t i = 0; i < h->nactive; i++) {
+            run *r = h->active[i];
+            r->cancel_requested = 1;
+            if (r->pid > 0)
+                kill(r->pid, SIGKILL);
+        }
+    }
+}
+
+/* Moves shutdown on as far as it can go; called from every event that may
+ * unblock it: the last run finishing, the HTTP server closed, the zygote
+ * gone. The order: runs end, then the zygote is told to exit (its control
+ * socket closes), then the store thread drains and stops. */
+static void shutdown_progress(host *h) {
+    if (!h->stopping || h->nactive)
+        return;
+    if (h->grace.data) {
+        uv_close((uv_handle_t *)&h->grace, NULL);
+        h->grace.data = NULL;
+    }
+    if (h->zpoll_open) {
+        h->zpoll_open = 0;
+        uv_poll_stop(&h->zpoll);
+        uv_close((uv_handle_t *)&h->zpoll, on_zpoll_closed);
+    }
+    if (h->zproc_open || h->http || !h->q || h->q_stopping)
+        return;
+    h->q_stopping = 1;
+    storeq_stop(h->q, on_storeq_closed, h);
+}
+
+static void begin_shutdown(host *h, const char *why) {
+    if (h->stopping)
+        return;
+    h->stopping = 1;
+    host_log(h, "info",
+             json_pack("{s:i, s:i}", "running", (int)h->nactive, "queued",
+                       (int)h->nqueued),
+             "%s: stopping (queued executions stay queued)", why);
+    uv_close((uv_handle_t *)&h->sig_term, NULL);
+    uv_close((uv_handle_t *)&h->sig_int, NULL);
+    uv_close((uv_handle_t *)&h->sig_hup, NULL);
+    if (h->http)
+        http_server_stop(h->http, on_http_stopped, h);
+    uv_timer_init(h->loop, &h->grace);
+    h->grace.data = h;
+    uv_timer_start(&h->grace, on_grace, h->cfg->shutdown_grace_ms, 0);
+    shutdown_progress(h);
+}
+
+static void on_signal(uv_signal_t *s, int sig) {
+    host *h = s->data;
+    if (sig == SIGHUP) {
+        flow_diags d = {0};
+        int n = deploy_table_load_dir(h->deps, h->cfg->deployments_dir,
+                                      &h->reg, &d);
+        for (size_t i = 0; i < d.n; i++)
+            host_log(h, "warn", NULL, "%s: %s: %s", d.items[i].file,
+                     d.items[i].path, d.items[i].message);
+        flow_diags_free(&d);
+        host_log(h, "info", json_pack("{s:i}", "loaded", n),
+                 "SIGHUP: deployments reloaded");
+        return;
+    }
+    begin_shutdown(h, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- serve ---- */
+
+int host_serve(const host_config *cfg) {
+    host hs = {.cfg = cfg, .zfd = -1};
+    host *h = &hs;
+    uv_loop_t loop;
+    char *err = NULL;
+    int status = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    h->loop = &loop;
+    h->m = metrics_new();
+    host_metrics_declare(h->m);
+
+    if (flow_load_registry(&h->reg, cfg->components_dir, &err)) {
+        fprintf(stderr, "ferry serve: %s\n", err ? err : "cannot load components");
+        free(err);
+        abi_registry_init(&h->reg);
+        if (abi_registry_add_builtin(&h->reg, flow_core_component(), &err)) {
+            free(err);
+            goto out;
+        }
+        err = NULL;
+    }
+    h->deps = deploy_table_new();
+    flow_diags d = {0};
+    int ndeps = deploy_table_load_dir(h->deps, cfg->deployments_dir, &h->reg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        host_log(h, "warn", NULL, "%s: %s: %s", d.items[i].file,
+                 d.items[i].path, d.items[i].message);
+    flow_diags_free(&d);
+
+    h->st = store_open_sqlite(cfg->db, &err);
+    if (!h->st) {
+        fprintf(stderr, "ferry serve: cannot open the store %s: %s\n", cfg->db,
+                err ? err : "unknown error");
+        free(err);
+        goto out;
+    }
+    h->q = storeq_start(&loop, h->st, &err);
+    if (!h->q) {
+        fprintf(stderr, "ferry serve: %s\n", err);
+        free(err);
+        store_close(h->st);
+        goto out;
+    }
+
+    http_config hc = {
+        .host = cfg->listen_host,
+        .port = cfg->port,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .api_tokens = (const char *const *)cfg->api_tokens,
+        .ntokens = cfg->ntokens,
+    };
+    h->http = http_server_start(&loop, &hc, host_routes, host_nroutes, h, &err);
+    if (!h->http) {
+        fprintf(stderr, "ferry serve: cannot listen on %s:%d: %s\n",
+                cfg->listen_host, cfg->port, err ? err : "unknown error");
+        free(err);
+        h->stopping = 1;
+        storeq_stop(h->q, on_storeq_closed, h);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    int port = http_server_port(h->http);
+    if (cfg->port_file) {
+        FILE *pf = fopen(cfg->port_file, "w");
+        if (pf) {
+            fprintf(pf, "%d\n", port);
+            fclose(pf);
+        }
+    }
+    host_log(h, "info",
+             json_pack("{s:s, s:i, s:i, s:s}", "address", cfg->listen_host,
+                       "port", port, "instances", ndeps, "db", cfg->db),
+             "listening");
+
+    uv_signal_init(&loop, &h->sig_term);
+    uv_signal_init(&loop, &h->sig_int);
+    uv_signal_init(&loop, &h->sig_hup);
+    h->sig_term.data = h->sig_int.data = h->sig_hup.data = h;
+    uv_signal_start(&h->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&h->sig_int, on_signal, SIGINT);
+    uv_signal_start(&h->sig_hup, on_signal, SIGHUP);
+
+    recover_job *rj = calloc(1, sizeof(*rj));
+    rj->h = h;
+    storeq_push(h->q, recover_run, recover_done, rj);
+    zygote_start(h);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    status = 0;
+out:
+    while (h->qhead) {
+        run *r = h->qhead;
+        h->qhead = r->next;
+        run_free(r);
+    }
+    free(h->active);
+    json_decref(h->zcomponents);
+    deploy_table_free(h->deps);
+    metrics_free(h->m);
+    abi_registry_free(&h->reg);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (uv_loop_close(&loop) == UV_EBUSY)
+        host_log(h, "warn", NULL, "loop closed with handles still open");
+    return status;
+}
