@@ -780,6 +780,99 @@ static void check_conn_decl(flow_diags *d, const char *file,
     }
 }
 
+/* "limits": {"timeout": "30s", "cpu": "10s", "memory": "256MiB"} */
+static void check_limits(flow_diags *d, const char *file, const char *fpath,
+                         const json_t *lim, flow_def *f) {
+    static const char *const keys[] = {"timeout", "cpu", "memory", NULL};
+    char p[300];
+    if (!lim)
+        return;
+    pathf(p, sizeof(p), "%s.limits", fpath);
+    if (!json_is_object(lim)) {
+        flow_diags_add(d, file, p,
+                       "expected {\"timeout\", \"cpu\", \"memory\"}");
+        return;
+    }
+    check_keys(d, file, p, lim, keys, "limits");
+    json_t *v;
+    uint64_t n;
+    if ((v = json_object_get(lim, "timeout"))) {
+        pathf(p, sizeof(p), "%s.limits.timeout", fpath);
+        if (!json_is_string(v) ||
+            flow_parse_duration_ms(json_string_value(v), &n) || n == 0)
+            flow_diags_add(d, file, p,
+                           "expected a duration like \"30s\" or \"15m\"");
+        else
+            f->timeout_ms = n;
+    }
+    if ((v = json_object_get(lim, "cpu"))) {
+        pathf(p, sizeof(p), "%s.limits.cpu", fpath);
+        if (!json_is_string(v) ||
+            flow_parse_duration_ms(json_string_value(v), &n) || n < 1000 ||
+            n % 1000)
+            flow_diags_add(d, file, p,
+                           "expected whole CPU seconds like \"10s\" or "
+                           "\"2m\"");
+        else
+            f->cpu_seconds = n / 1000;
+    }
+    if ((v = json_object_get(lim, "memory"))) {
+        pathf(p, sizeof(p), "%s.limits.memory", fpath);
+        if (!json_is_string(v) || flow_parse_size(json_string_value(v), &n) ||
+            n < 1024 * 1024)
+            flow_diags_add(d, file, p,
+                           "expected a size of at least 1MiB like "
+                           "\"256MiB\"");
+        else
+            f->memory_bytes = n;
+    }
+}
+
+/* "concurrency": {"mode": "throttled", "max": 2} */
+static void check_concurrency(flow_diags *d, const char *file,
+                              const char *fpath, const json_t *c,
+                              flow_def *f) {
+    static const char *const keys[] = {"mode", "max", NULL};
+    static const char *const modes[] = {"parallel", "throttled", "sequential",
+                                        "singleton", NULL};
+    char p[300];
+    f->concurrency = FLOW_PARALLEL;
+    if (!c)
+        return;
+    pathf(p, sizeof(p), "%s.concurrency", fpath);
+    if (!json_is_object(c)) {
+        flow_diags_add(d, file, p, "expected {\"mode\", \"max\"}");
+        return;
+    }
+    check_keys(d, file, p, c, keys, "concurrency");
+    const char *mode = json_string_value(json_object_get(c, "mode"));
+    int m = -1;
+    for (int i = 0; mode && modes[i]; i++)
+        if (!strcmp(mode, modes[i]))
+            m = i;
+    pathf(p, sizeof(p), "%s.concurrency.mode", fpath);
+    if (m < 0) {
+        flow_diags_add(d, file, p,
+                       "expected parallel, throttled, sequential or "
+                       "singleton");
+        return;
+    }
+    f->concurrency = (enum flow_concurrency)m;
+    json_t *max = json_object_get(c, "max");
+    pathf(p, sizeof(p), "%s.concurrency.max", fpath);
+    if (m == FLOW_THROTTLED) {
+        if (!json_is_integer(max) || json_integer_value(max) < 1 ||
+            json_integer_value(max) > 100000)
+            flow_diags_add(d, file, p,
+                           "throttled needs \"max\": how many may run at "
+                           "once (1 or more)");
+        else
+            f->max_concurrent = (int)json_integer_value(max);
+    } else if (max) {
+        flow_diags_add(d, file, p, "\"max\" is only for mode throttled");
+    }
+}
+
 /* Checks that a document given in memory is an object, as load_json does
  * for a file. Returns a new ref or NULL. */
 static json_t *doc_object(const json_t *doc, const char *file, flow_diags *d) {
@@ -819,8 +912,9 @@ static flow_integration *integration_build(json_t *doc, const char *file,
                                        "description", "config",
                                        "connections", "flows",
                                        "label",       NULL};
-    static const char *const flow_keys[] = {"name", "trigger", "steps",
-                                            "description", "label", NULL};
+    static const char *const flow_keys[] = {
+        "name",  "trigger",     "steps", "description",
+        "label", "concurrency", "limits", NULL};
     static const char *const triggers[] = {"manual", "schedule", "webhook",
                                            "poll", NULL};
     size_t before = d->n;
@@ -916,6 +1010,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
             }
         }
         f->trigger = trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");
+        check_limits(d, file, p, json_object_get(jf, "limits"), f);
+        check_concurrency(d, file, p, json_object_get(jf, "concurrency"), f);
 
         compiler c = {.file = file,
                       .d = d,

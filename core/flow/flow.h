@@ -32,6 +32,14 @@ int flow_load_registry(abi_registry *r, const char *dir, char **err);
 #define FLOW_JSON_TEXT                                                         \
     (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
 
+/* A duration: a whole number with a unit, "500ms", "30s", "15m", "2h", or
+ * a bare whole number of milliseconds. Returns 0 with *out in ms, or -1
+ * (malformed or too large) leaving *out alone. */
+int flow_parse_duration_ms(const char *s, uint64_t *out);
+/* A size: "512B", "64KiB", "512MiB", "1GiB", or a bare number of bytes.
+ * Returns 0 with *out in bytes, or -1 leaving *out alone. */
+int flow_parse_size(const char *s, uint64_t *out);
+
 /* ---- diagnostics ---- */
 
 /* One validation error: "FILE: PATH: message". All fields owned. */
@@ -133,9 +141,23 @@ struct flow_step {
     flow_step_list otherwise;
 };
 
+enum flow_concurrency {
+    FLOW_PARALLEL,   /* any number at once (the default) */
+    FLOW_THROTTLED,  /* at most max at once per instance */
+    FLOW_SEQUENTIAL, /* one at a time per instance, in arrival order */
+    FLOW_SINGLETON   /* a new run is refused while one is queued or running */
+};
+
 typedef struct flow_def {
     char *name;
     json_t *trigger; /* owned copy of the trigger object */
+    /* "limits": 0 means the host's default */
+    uint64_t timeout_ms;
+    uint64_t cpu_seconds;
+    uint64_t memory_bytes;
+    /* "concurrency" */
+    enum flow_concurrency concurrency;
+    int max_concurrent; /* for FLOW_THROTTLED */
     flow_step_list steps;
     int nsteps; /* total, nested included: size of outputs */
 } flow_def;

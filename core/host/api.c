@@ -154,11 +154,11 @@ static void h_instance_deploy(void *ud, http_req *r) {
 
 /* ---- starting an execution ---- */
 
-static void on_enqueued(void *ud, const char *id, const char *err) {
+static void on_enqueued(void *ud, const char *id, int status,
+                        const char *err) {
     http_req *r = ud;
     if (!id)
-        http_respond_error(r, 503, "the execution could not be queued: %s",
-                           err ? err : "unknown error");
+        http_respond_error(r, status, "%s", err ? err : "unknown error");
     else
         http_respond_json(r, 202,
                           json_pack("{s:s, s:s}", "id", id, "status",

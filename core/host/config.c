@@ -15,63 +15,6 @@
 
 /* ---- parsers ---- */
 
-/* Parses the leading digits of s into *v. Returns the first non-digit, or
- * NULL if there is no digit or the number does not fit. */
-static const char *parse_digits(const char *s, uint64_t *v) {
-    uint64_t n = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        if (n > (UINT64_MAX - d) / 10)
-            return NULL;
-        n = n * 10 + d;
-    }
-    if (p == s)
-        return NULL;
-    *v = n;
-    return p;
-}
-
-typedef struct unit {
-    const char *name;
-    uint64_t factor;
-} unit;
-
-static int parse_with_units(const char *s, const unit *units, uint64_t *out) {
-    uint64_t n;
-    const char *rest;
-    if (!s || !(rest = parse_digits(s, &n)))
-        return -1;
-    uint64_t factor = 0;
-    if (!*rest)
-        factor = 1;
-    for (const unit *u = units; !factor && u->name; u++)
-        if (!strcmp(rest, u->name))
-            factor = u->factor;
-    if (!factor || (n && n > UINT64_MAX / factor))
-        return -1;
-    *out = n * factor;
-    return 0;
-}
-
-int host_parse_duration_ms(const char *s, uint64_t *out) {
-    static const unit units[] = {{"ms", 1},
-                                 {"s", 1000},
-                                 {"m", 60 * 1000},
-                                 {"h", 60 * 60 * 1000},
-                                 {NULL, 0}};
-    return parse_with_units(s, units, out);
-}
-
-int host_parse_size(const char *s, uint64_t *out) {
-    static const unit units[] = {{"B", 1},
-                                 {"KiB", 1024},
-                                 {"MiB", 1024 * 1024},
-                                 {"GiB", 1024 * 1024 * 1024},
-                                 {NULL, 0}};
-    return parse_with_units(s, units, out);
-}
-
 int host_parse_listen(const char *s, char **host, int *port) {
     char addr[INET6_ADDRSTRLEN + 1];
     const char *colon;
@@ -99,14 +42,16 @@ int host_parse_listen(const char *s, char **host, int *port) {
     unsigned char buf[sizeof(struct in6_addr)];
     if (inet_pton(family, addr, buf) != 1)
         return -1;
-    uint64_t p;
-    const char *end = parse_digits(colon + 1, &p);
-    if (!end) /* no digits, or more than fit in 64 bits */
-        return colon[1] >= '0' && colon[1] <= '9' ? -2 : -1;
-    if (*end)
+    uint64_t p = 0;
+    const char *end = colon + 1;
+    for (; *end >= '0' && *end <= '9' && p <= 65535; end++)
+        p = p * 10 + (uint64_t)(*end - '0');
+    if (end == colon + 1)
         return -1;
     if (p > 65535)
-        return -2;
+        return -2; /* also when more digits follow */
+    if (*end)
+        return -1;
     char *h = strdup(addr);
     if (!h)
         return -1;
@@ -199,7 +144,7 @@ static int get_duration(loader *l, const json_t *obj, const char *key,
         *out = (uint64_t)json_integer_value(v);
         return 0;
     }
-    if (json_is_string(v) && !host_parse_duration_ms(json_string_value(v), out))
+    if (json_is_string(v) && !flow_parse_duration_ms(json_string_value(v), out))
         return 0;
     return fail(l, path, HOST_DURATION_EXPECTED);
 }
@@ -214,7 +159,7 @@ static int get_size(loader *l, const json_t *obj, const char *key,
         *out = (uint64_t)json_integer_value(v);
         return 0;
     }
-    if (json_is_string(v) && !host_parse_size(json_string_value(v), out))
+    if (json_is_string(v) && !flow_parse_size(json_string_value(v), out))
         return 0;
     return fail(l, path, HOST_SIZE_EXPECTED);
 }

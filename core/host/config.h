@@ -6,19 +6,10 @@
 #ifndef FERRY_CORE_HOST_CONFIG_H
 #define FERRY_CORE_HOST_CONFIG_H
 
+#include "flow/flow.h"
 #include "host.h"
 
 #include <stdint.h>
-
-/* A duration: a whole number with a unit, "500ms", "30s", "15m", "2h", or
- * a bare whole number of milliseconds ("1500"). Returns 0 with *out in
- * milliseconds, or -1 (malformed, or too large) leaving *out alone. */
-int host_parse_duration_ms(const char *s, uint64_t *out);
-
-/* A size: a whole number with a binary unit, "512B", "64KiB", "512MiB",
- * "1GiB", or a bare whole number of bytes ("65536"). Returns 0 with *out in
- * bytes, or -1 (malformed, or too large) leaving *out alone. */
-int host_parse_size(const char *s, uint64_t *out);
 
 /* A listen address: an IPv4 literal or a bracketed IPv6 literal, a colon
  * and a port: "127.0.0.1:8080", "[::1]:0". Returns 0 with *host malloc'd

@@ -22,11 +22,14 @@ typedef struct run {
     char id[40];
     deployment *dep; /* a reference: a redeploy does not change this run */
     char *flow;
+    const flow_def *fdef; /* in dep->ig: lives as long as dep */
     json_t *trigger;
     enum run_state state;
     int64_t queued_us;
     int64_t started_us;
-    uint64_t timeout_ms;
+    uint64_t timeout_ms; /* the flow's limits, or the host's defaults */
+    uint64_t cpu_seconds;
+    uint64_t memory_bytes;
     /* the worker */
     uv_pipe_t pipe;
     int pipe_open, pipe_closed;
@@ -34,6 +37,7 @@ typedef struct run {
     pid_t pid;
     int exited, exit_code, exit_signal;
     int64_t max_rss;
+    int64_t cpu_us;
     int got_end;
     int timed_out, cancel_requested, oom;
     char *current_step;
@@ -82,8 +86,11 @@ void host_log(host *h, const char *level, json_t *fields, const char *fmt,
 
 /* Queues an execution of flow of dep with trigger (borrowed): the row is
  * written as "queued" first; done(ud, id, err) is called on the loop thread
- * once it is durable (err NULL) or could not be written (id NULL). */
-typedef void (*host_enqueued_cb)(void *ud, const char *id, const char *err);
+ * once it is durable (err NULL) or was refused (id NULL, with the HTTP
+ * status that says why: 409 for a singleton flow already running, 503 when
+ * the store could not take it). */
+typedef void (*host_enqueued_cb)(void *ud, const char *id, int http_status,
+                                 const char *err);
 void host_enqueue(host *h, deployment *dep, const char *flow,
                   const json_t *trigger, host_enqueued_cb done, void *ud);
 /* Asks an execution to stop. Returns 0 if it was queued or running here,

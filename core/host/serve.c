@@ -427,7 +427,7 @@ static void finish(run *r) {
         const char *status = "failed";
         int code = FERRY_EFAILED;
         const char *step = r->current_step ? r->current_step : "(before the first step)";
-        uint64_t mem = r->dep ? h->cfg->memory_bytes : 0;
+        uint64_t mem = r->memory_bytes;
         if (r->cancel_requested) {
             status = "cancelled";
             code = FERRY_ECANCELLED;
@@ -439,12 +439,13 @@ static void finish(run *r) {
                      "and was killed at step %s",
                      (unsigned long long)r->timeout_ms, step);
         } else if (r->exit_signal == SIGXCPU ||
-                   (r->exit_signal == SIGKILL && h->cfg->cpu_seconds)) {
+                   (r->exit_signal == SIGKILL && r->cpu_seconds &&
+                    r->cpu_us >= (int64_t)r->cpu_seconds * 1000000)) {
             code = FERRY_ETIMEOUT;
             snprintf(msg, sizeof(msg),
                      "cpu_limit: the execution used its %llu CPU seconds at "
                      "step %s",
-                     (unsigned long long)h->cfg->cpu_seconds, step);
+                     (unsigned long long)r->cpu_seconds, step);
         } else if (mem && (r->oom || (uint64_t)r->max_rss >= mem / 10 * 9)) {
             code = FERRY_ETOOBIG;
             snprintf(msg, sizeof(msg),
@@ -549,6 +550,7 @@ static void zygote_msg(void *ud, json_t *msg) {
         r->exit_code = (int)jint(msg, "code");
         r->exit_signal = (int)jint(msg, "signal");
         r->max_rss = jint(msg, "max_rss_bytes");
+        r->cpu_us = jint(msg, "cpu_us");
         finish(r);
     }
     json_decref(msg);
@@ -668,8 +670,8 @@ static int spawn(host *h, run *r) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return -1;
     json_t *limits = json_pack("{s:I, s:I}", "cpu_seconds",
-                               (json_int_t)h->cfg->cpu_seconds, "memory_bytes",
-                               (json_int_t)h->cfg->memory_bytes);
+                               (json_int_t)r->cpu_seconds, "memory_bytes",
+                               (json_int_t)r->memory_bytes);
     json_t *msg = json_pack(
         "{s:s, s:s, s:O, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op", "spawn",
         "exec", r->id, "integration", r->dep->integration_doc, "instance",
@@ -699,29 +701,62 @@ static int spawn(host *h, run *r) {
     return 0;
 }
 
+static int same_flow(const run *a, const run *b) {
+    return !strcmp(a->dep->instance, b->dep->instance) &&
+           !strcmp(a->flow, b->flow);
+}
+
+/* Whether r may start now under its flow's concurrency mode. Runs are
+ * considered in arrival order, so a sequential flow's next run cannot
+ * overtake an earlier one. */
+static int may_start(host *h, const run *r) {
+    enum flow_concurrency mode = r->fdef ? r->fdef->concurrency : FLOW_PARALLEL;
+    if (mode == FLOW_PARALLEL)
+        return 1;
+    int running = 0;
+    for (size_t i = 0; i < h->nactive; i++)
+        running += same_flow(h->active[i], r);
+    if (mode == FLOW_THROTTLED)
+        return running < r->fdef->max_concurrent;
+    return running == 0;
+}
+
 static void dispatch(host *h) {
-    while (!h->stopping && h->zready && h->qhead &&
+    run *prev = NULL, *r = h->qhead;
+    while (!h->stopping && h->zready && r &&
            h->nactive < (size_t)h->cfg->max_concurrency) {
-        run *r = h->qhead;
-        h->qhead = r->next;
-        if (!h->qhead)
-            h->qtail = NULL;
+        run *next = r->next;
+        if (!may_start(h, r)) {
+            prev = r;
+            r = next;
+            continue;
+        }
+        if (prev)
+            prev->next = next;
+        else
+            h->qhead = next;
+        if (h->qtail == r)
+            h->qtail = prev;
         h->nqueued--;
         r->next = NULL;
         active_add(h, r);
         if (spawn(h, r)) {
             host_log(h, "error", run_fields(r),
                      "cannot hand the execution to the zygote");
-            /* Back to the front of the queue; the zygote is restarting. */
+            /* Back where it was; the zygote is restarting. */
             active_remove(h, r);
-            r->next = h->qhead;
-            h->qhead = r;
-            if (!h->qtail)
+            r->next = next;
+            if (prev)
+                prev->next = r;
+            else
+                h->qhead = r;
+            if (!next)
                 h->qtail = r;
             h->nqueued++;
             break;
         }
         metrics_add(h->m, "ferry_executions_started_total", 1, NULL);
+        r = next;
     }
     metrics_set(h->m, "ferry_queue_depth", (double)h->nqueued, NULL);
     metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
@@ -747,7 +782,14 @@ static run *run_new(host *h, const char *id, deployment *dep, const char *flow,
     r->dep = deployment_ref(dep);
     r->flow = strdup(flow);
     r->trigger = json_incref(trigger);
-    r->timeout_ms = h->cfg->timeout_ms;
+    r->fdef = flow_find(dep->ig, flow);
+    r->timeout_ms = r->fdef && r->fdef->timeout_ms ? r->fdef->timeout_ms
+                                                   : h->cfg->timeout_ms;
+    r->cpu_seconds = r->fdef && r->fdef->cpu_seconds ? r->fdef->cpu_seconds
+                                                     : h->cfg->cpu_seconds;
+    r->memory_bytes = r->fdef && r->fdef->memory_bytes
+                          ? r->fdef->memory_bytes
+                          : h->cfg->memory_bytes;
     r->queued_us = store_now_us();
     return r;
 }
@@ -780,11 +822,11 @@ static void enqueue_done(void *arg, int commit_rc) {
     }
     if (j->rc) {
         if (j->done)
-            j->done(j->ud, NULL, j->err);
+            j->done(j->ud, NULL, 503, j->err);
         run_free(j->r);
     } else {
         if (j->done)
-            j->done(j->ud, j->r->id, NULL);
+            j->done(j->ud, j->r->id, 202, NULL);
         queue_push(h, j->r);
         dispatch(h);
     }
@@ -796,11 +838,31 @@ void host_enqueue(host *h, deployment *dep, const char *flow,
                   const json_t *trigger, host_enqueued_cb done, void *ud) {
     char id[40];
     store_new_id("ex", id, sizeof(id));
+    const flow_def *f = flow_find(dep->ig, flow);
+    if (f && f->concurrency == FLOW_SINGLETON) {
+        run probe = {.dep = dep, .flow = (char *)flow};
+        const run *busy = NULL;
+        for (size_t i = 0; i < h->nactive && !busy; i++)
+            if (same_flow(h->active[i], &probe))
+                busy = h->active[i];
+        for (run *q = h->qhead; q && !busy; q = q->next)
+            if (same_flow(q, &probe))
+                busy = q;
+        if (busy) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "flow '%s' of instance '%s' is singleton and execution "
+                     "%s has not finished",
+                     flow, dep->instance, busy->id);
+            done(ud, NULL, 409, msg);
+            return;
+        }
+    }
     enqueue_job *j = calloc(1, sizeof(*j));
     run *r = j ? run_new(h, id, dep, flow, (json_t *)trigger) : NULL;
     if (!r) {
         free(j);
-        done(ud, NULL, "out of memory");
+        done(ud, NULL, 503, "out of memory");
         return;
     }
     j->h = h;
@@ -1105,11 +1167,12 @@ int host_serve(const host_config *cfg) {
         .tls_key = cfg->tls_key,
         .api_tokens = (const char *const *)cfg->api_tokens,
         .ntokens = cfg->ntokens,
+        /* Idle keep-alive connections hold a graceful stop up to this. */
+        .idle_timeout_ms = 5000,
     };
     h->http = http_server_start(&loop, &hc, host_routes, host_nroutes, h, &err);
     if (!h->http) {
-        fprintf(stderr, "ferry serve: cannot listen on %s:%d: %s\n",
-                cfg->listen_host, cfg->port, err ? err : "unknown error");
+        fprintf(stderr, "ferry serve: %s\n", err ? err : "cannot listen");
         free(err);
         h->stopping = 1;
         storeq_stop(h->q, on_storeq_closed, h);

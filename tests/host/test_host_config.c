@@ -410,13 +410,13 @@ static void test_parse_duration(void **state) {
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         uint64_t v = 12345;
-        int rc = host_parse_duration_ms(cases[i].s, &v);
+        int rc = flow_parse_duration_ms(cases[i].s, &v);
         if (rc != cases[i].rc)
             fail_msg("'%s': rc %d, want %d", cases[i].s, rc, cases[i].rc);
         assert_int_equal(v, cases[i].rc ? 12345 : cases[i].v);
     }
     uint64_t v;
-    assert_int_equal(host_parse_duration_ms(NULL, &v), -1);
+    assert_int_equal(flow_parse_duration_ms(NULL, &v), -1);
 }
 
 static void test_parse_size(void **state) {
@@ -442,7 +442,7 @@ static void test_parse_size(void **state) {
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         uint64_t v = 12345;
-        int rc = host_parse_size(cases[i].s, &v);
+        int rc = flow_parse_size(cases[i].s, &v);
         if (rc != cases[i].rc)
             fail_msg("'%s': rc %d, want %d", cases[i].s, rc, cases[i].rc);
         assert_int_equal(v, cases[i].rc ? 12345 : cases[i].v);

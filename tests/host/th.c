@@ -133,8 +133,12 @@ static char *slurp_fd(int fd) {
 
 int th_capture(int (*fn)(int, char **), int argc, char **argv, char **out,
                char **err) {
-    char tout[] = "/tmp/ferry-host-out-XXXXXX";
-    char terr[] = "/tmp/ferry-host-err-XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char tout[PATH_MAX], terr[PATH_MAX];
+    snprintf(tout, sizeof(tout), "%s/ferry-host-out-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    snprintf(terr, sizeof(terr), "%s/ferry-host-err-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     int fo = mkstemp(tout), fe = mkstemp(terr);
     assert_true(fo >= 0 && fe >= 0);
     unlink(tout);

@@ -984,9 +984,12 @@ static void test_start_errors(void **state) {
 
 static void test_tls(void **state) {
     (void)state;
-    char dir[] = "/tmp/ferry-http-tls-XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/ferry-http-tls-XXXXXX",
+             tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
     assert_non_null(mkdtemp(dir));
-    char cmd[1024], cert[256], key[256];
+    char cmd[1024], cert[300], key[300];
     snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
     snprintf(key, sizeof(key), "%s/key.pem", dir);
     snprintf(cmd, sizeof(cmd),
