@@ -49,6 +49,9 @@
 #ifndef BENCH_FLOW_DIR
 #define BENCH_FLOW_DIR "bench/engine"
 #endif
+#ifndef BENCH_BUILD_TYPE
+#define BENCH_BUILD_TYPE ""
+#endif
 
 #define TARGET_OVERHEAD_US 20.0
 #define TARGET_PEAK_RATIO 3.0
@@ -108,6 +111,11 @@ static stats stats_of(const double *v, size_t n) {
     s.mean /= (double)n;
     free(c);
     return s;
+}
+
+/* a / b, or 0 when nothing was counted (no heap accounting). */
+static double ratio(size_t a, size_t b) {
+    return b ? (double)a / (double)b : 0;
 }
 
 static double *alloc_samples(size_t n) {
@@ -650,8 +658,8 @@ static void workload_value(bench *b, const char *name) {
     printf("  per step, store:    engine overhead %.2f us, of which recording "
            "%.2f us; flow/direct %.3fx\n",
            ov_s, rec, s.flow.median / s.direct.median);
-    double pr_a = (double)a.peak / (double)vheap;
-    double pr_s = (double)s.peak / (double)vheap;
+    double pr_a = ratio(a.peak, vheap);
+    double pr_s = ratio(s.peak, vheap);
     if (heap_available())
         printf("  peak heap above the execution's start: no store %zu bytes "
                "(%.2fx the value), store %zu bytes (%.2fx)\n",
@@ -906,8 +914,7 @@ static void workload_sensors(bench *b) {
     if (heap_available())
         printf("  peak heap above the execution's start: no store %zu bytes "
                "(%.2fx the readings), store %zu bytes (%.2fx)\n",
-               a.peak, (double)a.peak / (double)theap, s.peak,
-               (double)s.peak / (double)theap);
+               a.peak, ratio(a.peak, theap), s.peak, ratio(s.peak, theap));
 
     /* What recording costs, piece by piece. */
     json_t *cout = json_array();
@@ -959,13 +966,13 @@ static void workload_sensors(bench *b) {
            a.total.median / 1e3, a.quarter.median / 1e3,
            a.jq_direct.median / 1e3, a.convert.median / 1e3,
            a.convert.median / n, a.iter_overhead.median, c_us, a.peak, theap,
-           (double)a.peak / (double)theap, b->sensor_runs);
+           ratio(a.peak, theap), b->sensor_runs);
     printf("sensors.store: exec_ms=%.1f jq_step_ms=%.1f for_each_ms=%.1f "
            "iter_us=%.2f iter_overhead_us=%.2f recording_us_per_iter=%.2f "
            "peak_bytes=%zu peak_ratio=%.2f runs=%d\n",
            s.total.median / 1e3, s.quarter.median / 1e3, s.convert.median / 1e3,
            s.convert.median / n, s.iter_overhead.median, more_iter, s.peak,
-           (double)s.peak / (double)theap, b->sensor_runs);
+           ratio(s.peak, theap), b->sensor_runs);
     printf("sensors.record: trigger_dump_ms=%.1f exec_row_ms=%.1f "
            "jq_input_dump_ms=%.1f jq_output_dump_ms=%.1f "
            "for_each_output_dump_ms=%.1f sqlite_small_step_row_us=%.1f "
@@ -1045,6 +1052,9 @@ int main(int argc, char **argv) {
            "store, %d of copy and of every flow with the store, %d of "
            "sensors; heap accounting %s\n",
            b.runs, b.slow_runs, b.sensor_runs, heap_available() ? "on" : "off");
+    if (strcmp(BENCH_BUILD_TYPE, "Release") != 0)
+        printf("note: a %s build, not Release: bench/run builds one\n",
+               *BENCH_BUILD_TYPE ? BENCH_BUILD_TYPE : "default");
     for (int i = 0; i < nwhich; i++) {
         if (!strcmp(which[i], "sensors"))
             workload_sensors(&b);

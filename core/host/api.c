@@ -42,11 +42,12 @@ static void h_healthz(void *ud, http_req *r) {
 
 static void h_readyz(void *ud, http_req *r) {
     host *h = ud;
-    int ready = h->zready && h->store_ok && !h->stopping;
+    int zready = h->zcur && h->zcur->ready;
+    int ready = zready && h->store_ok && !h->stopping;
     http_respond_json(r, ready ? 200 : 503,
                       json_pack("{s:s, s:b, s:b, s:b}", "status",
                                 ready ? "ready" : "not ready", "zygote",
-                                h->zready, "store", h->store_ok, "stopping",
+                                zready, "store", h->store_ok, "stopping",
                                 h->stopping));
 }
 
@@ -63,6 +64,24 @@ static void h_metrics(void *ud, http_req *r) {
     http_respond_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                       len);
     free(text);
+}
+
+/* ---- components ---- */
+
+static void h_components(void *ud, http_req *r) {
+    host *h = ud;
+    json_t *loaded = json_array(), *refused = json_array();
+    for (size_t i = 0; i < h->reg->ncomponents; i++)
+        json_array_append_new(loaded,
+                              abi_describe_json(&h->reg->components[i]));
+    for (size_t i = 0; i < h->reg->nrefused; i++)
+        json_array_append_new(refused,
+                              json_pack("{s:s, s:s}", "path",
+                                        h->reg->refused[i].path, "reason",
+                                        h->reg->refused[i].reason));
+    http_respond_json(r, 200,
+                      json_pack("{s:o, s:o}", "components", loaded, "refused",
+                                refused));
 }
 
 /* ---- instances ---- */
@@ -122,7 +141,7 @@ static void h_instance_deploy(void *ud, http_req *r) {
     }
     flow_diags d = {0};
     deployment *dp =
-        deployment_build(ig, in, "integration", "instance", &h->reg, &d);
+        deployment_build(ig, in, "integration", "instance", h->reg, &d);
     if (!dp) {
         json_t *err = json_pack("{s:{s:i, s:s, s:o}}", "error", "status", 400,
                                 "message", "the definition is not valid",
@@ -379,6 +398,7 @@ const http_route host_routes[] = {
     {"GET", "/healthz", 0, h_healthz},
     {"GET", "/readyz", 0, h_readyz},
     {"GET", "/metrics", 1, h_metrics},
+    {"GET", "/api/v1/components", 1, h_components},
     {"GET", "/api/v1/instances", 1, h_instances_list},
     {"POST", "/api/v1/instances", 1, h_instance_deploy},
     {"GET", "/api/v1/instances/{instance}", 1, h_instance_get},

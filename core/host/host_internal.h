@@ -17,6 +17,21 @@ enum run_state { RUN_QUEUED, RUN_SPAWNING, RUN_RUNNING, RUN_DONE };
 
 typedef struct host host;
 
+/* A zygote process and its control socket. */
+typedef struct zygote {
+    host *h;
+    unsigned generation; /* newer zygotes have loaded newer components */
+    uv_process_t proc;
+    int proc_open;
+    int fd, fd_open;
+    uv_poll_t poll;
+    int poll_open;
+    frame_decoder dec;
+    int ready, retired, was_current;
+    pid_t pid;
+    struct zygote *next;
+} zygote;
+
 typedef struct run {
     host *h;
     char id[40];
@@ -44,6 +59,7 @@ typedef struct run {
     uv_timer_t timer;
     int timer_open;
     int handles; /* open uv handles; freed when 0 and done */
+    zygote *z;        /* the zygote that forked its worker */
     struct run *next; /* in the queue */
 } run;
 
@@ -54,18 +70,16 @@ struct host {
     storeq *q;
     http_server *http;
     metrics *m;
-    abi_registry reg;
+    abi_registry *reg;       /* current components (the host's copies) */
+    abi_registry **old_regs; /* earlier ones, kept for old deployments */
+    size_t nold_regs;
+    uv_fs_event_t watch;     /* the components directory */
+    uv_timer_t reload_timer;
     deploy_table *deps;
-    /* the zygote */
-    uv_process_t zproc;
-    int zproc_open;
-    int zfd;
-    uv_poll_t zpoll;
-    int zpoll_open;
-    frame_decoder zdec;
-    int zready;
-    pid_t zpid;
-    json_t *zcomponents;
+    /* zygotes: the current one, and retiring ones whose workers run */
+    struct zygote *zygotes;
+    struct zygote *zcur;
+    unsigned zgeneration;
     /* executions */
     run *qhead, *qtail;
     size_t nqueued;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <unistd.h>
 
 /* ---- logging ---- */
@@ -504,26 +505,64 @@ static void on_deadline(uv_timer_t *t) {
         kill(r->pid, SIGKILL);
 }
 
-/* ---- the zygote ---- */
+/* ---- zygotes ----
+ *
+ * One zygote takes new executions (h->zcur). When the components change, a
+ * new one is started; once it is ready it takes over and the old one is
+ * retired: it forks nothing more and exits when its last worker is done,
+ * so running executions finish on the code they started with. */
 
 static void zygote_start(host *h);
 
+static void zygote_free(zygote *z) {
+    frame_decoder_free(&z->dec);
+    free(z);
+}
+
+static void zygote_maybe_free(zygote *z) {
+    if (!z->proc_open && !z->poll_open && !z->fd_open)
+        zygote_free(z);
+}
+
+static void zygote_unlink(host *h, zygote *z) {
+    for (zygote **p = &h->zygotes; *p; p = &(*p)->next) {
+        if (*p == z) {
+            *p = z->next;
+            break;
+        }
+    }
+    if (h->zcur == z)
+        h->zcur = NULL;
+}
+
+static void zygote_retire(zygote *z) {
+    if (z->retired)
+        return;
+    z->retired = 1;
+    json_t *m = json_pack("{s:s}", "op", "retire");
+    if (z->fd_open)
+        frame_send(z->fd, m, -1);
+    json_decref(m);
+}
+
 static void zygote_msg(void *ud, json_t *msg) {
-    host *h = ud;
+    zygote *z = ud;
+    host *h = z->h;
     const char *op = jstr(msg, "op");
     const char *id = jstr(msg, "exec");
     run *r = id ? host_find_run(h, id) : NULL;
+    if (r && r->z != z)
+        r = NULL; /* not one of this zygote's workers */
     if (!op) {
     } else if (!strcmp(op, "ready")) {
-        h->zready = 1;
-        h->zpid = (pid_t)jint(msg, "pid");
-        json_decref(h->zcomponents);
-        h->zcomponents = json_incref(json_object_get(msg, "components"));
+        z->ready = 1;
+        z->pid = (pid_t)jint(msg, "pid");
+        json_t *names = json_object_get(msg, "components");
         metrics_set(h->m, "ferry_components_loaded",
-                    (double)json_array_size(h->zcomponents), NULL);
+                    (double)json_array_size(names), NULL);
         host_log(h, "info",
-                 json_pack("{s:i, s:O}", "pid", (int)h->zpid, "components",
-                           h->zcomponents),
+                 json_pack("{s:i, s:O}", "pid", (int)z->pid, "components",
+                           names),
                  "zygote ready");
         size_t i;
         json_t *rf;
@@ -531,6 +570,16 @@ static void zygote_msg(void *ud, json_t *msg) {
             host_log(h, "warn", NULL, "component refused: %s: %s",
                      jstr(rf, "path"), jstr(rf, "reason"));
         }
+        /* The newest ready zygote takes new executions. */
+        if (h->zcur && h->zcur != z && z->generation > h->zcur->generation) {
+            zygote_retire(h->zcur);
+            h->zcur = z;
+        } else if (!h->zcur) {
+            h->zcur = z;
+        }
+        for (zygote *o = h->zygotes; o; o = o->next)
+            if (o != h->zcur && o->generation < h->zcur->generation)
+                zygote_retire(o);
         dispatch(h);
     } else if (!strcmp(op, "failed")) {
         host_log(h, "error", NULL, "zygote failed: %s", jstr(msg, "error"));
@@ -556,66 +605,80 @@ static void zygote_msg(void *ud, json_t *msg) {
     json_decref(msg);
 }
 
+static void on_zpoll_closed(uv_handle_t *hd) {
+    zygote *z = hd->data;
+    z->poll_open = 0;
+    close(z->fd);
+    z->fd_open = 0;
+    zygote_maybe_free(z);
+}
+
+static void zygote_close_socket(zygote *z) {
+    if (z->poll_open && !uv_is_closing((uv_handle_t *)&z->poll)) {
+        uv_poll_stop(&z->poll);
+        uv_close((uv_handle_t *)&z->poll, on_zpoll_closed);
+    }
+}
+
 static void on_zygote_readable(uv_poll_t *p, int status, int events) {
-    host *h = p->data;
+    zygote *z = p->data;
     (void)events;
     char buf[65536];
     for (;;) {
-        ssize_t n = status < 0 ? -1 : recv(h->zfd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = status < 0 ? -1 : recv(z->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n > 0) {
-            if (frame_decoder_feed(&h->zdec, buf, (size_t)n, zygote_msg, h) == 0)
+            if (frame_decoder_feed(&z->dec, buf, (size_t)n, zygote_msg, z) == 0)
                 continue;
-            host_log(h, "error", NULL, "malformed frame from the zygote");
+            host_log(z->h, "error", NULL, "malformed frame from the zygote");
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             return;
         }
-        /* EOF or error: the zygote is gone (its exit callback restarts it). */
+        /* EOF or error: the zygote is gone (its exit callback follows). */
         uv_poll_stop(p);
         return;
     }
 }
 
-static void on_zpoll_closed(uv_handle_t *hd) {
-    host *h = hd->data;
-    close(h->zfd);
-    h->zfd = -1;
-    frame_decoder_free(&h->zdec);
-}
-
-static void on_zygote_closed(uv_handle_t *hd) {
-    host *h = hd->data;
-    if (!h->stopping)
-        zygote_start(h);
-    else
+static void on_zproc_closed(uv_handle_t *hd) {
+    zygote *z = hd->data;
+    host *h = z->h;
+    int was_current = z->was_current;
+    z->proc_open = 0;
+    zygote_maybe_free(z);
+    if (h->stopping)
         shutdown_progress(h);
+    else if (was_current && !h->zcur)
+        zygote_start(h);
 }
 
 static void on_zygote_exit(uv_process_t *p, int64_t status, int sig) {
-    host *h = p->data;
-    h->zready = 0;
-    host_log(h, h->stopping ? "info" : "error",
-             json_pack("{s:I, s:i}", "status", (json_int_t)status, "signal", sig),
-             "zygote exited");
-    /* Runs still being spawned will never fork: their sockets close and
-     * finish() records them. */
+    zygote *z = p->data;
+    host *h = z->h;
+    z->was_current = h->zcur == z || (!h->zcur && !z->retired);
+    host_log(h, h->stopping || z->retired ? "info" : "error",
+             json_pack("{s:i, s:I, s:i}", "pid", (int)z->pid, "status",
+                       (json_int_t)status, "signal", sig),
+             z->retired ? "retired zygote exited" : "zygote exited");
+    zygote_unlink(h, z);
+    /* Its workers cannot be reported on any more: they are killed and
+     * their executions recorded when their sockets close. */
     for (size_t i = 0; i < h->nactive; i++) {
         run *r = h->active[i];
-        if (!r->exited) {
+        if (r->z == z && !r->exited) {
             r->exited = 1;
             r->exit_code = -1;
+            r->z = NULL;
             if (r->pid > 0)
-                kill(r->pid, SIGKILL); /* nobody can report its exit now */
+                kill(r->pid, SIGKILL);
         }
     }
-    if (h->zpoll_open) {
-        h->zpoll_open = 0;
-        uv_close((uv_handle_t *)&h->zpoll, on_zpoll_closed);
-    }
-    h->zproc_open = 0;
-    uv_close((uv_handle_t *)p, on_zygote_closed);
+    zygote_close_socket(z);
+    uv_close((uv_handle_t *)p, on_zproc_closed);
     for (size_t i = h->nactive; i-- > 0;)
         finish(h->active[i]);
 }
+
+static void on_zproc_failed(uv_handle_t *hd) { zygote_free(hd->data); }
 
 static void zygote_start(host *h) {
     int sv[2];
@@ -623,10 +686,18 @@ static void zygote_start(host *h) {
     size_t exelen = sizeof(exe);
     if (uv_exepath(exe, &exelen) ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
-        host_log(h, "error", NULL, "cannot start the zygote: %s",
+        host_log(h, "error", NULL, "cannot start a zygote: %s",
                  strerror(errno));
         return;
     }
+    zygote *z = calloc(1, sizeof(*z));
+    if (!z) {
+        close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    z->h = h;
+    z->generation = ++h->zgeneration;
     int big = 4 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     char *args[] = {"ferry", "zygote", "--components-dir",
@@ -644,23 +715,25 @@ static void zygote_start(host *h) {
         .stdio_count = 4,
         .stdio = stdio,
     };
-    h->zproc.data = h;
-    int rc = uv_spawn(h->loop, &h->zproc, &o);
+    z->proc.data = z;
+    int rc = uv_spawn(h->loop, &z->proc, &o);
     close(sv[1]);
     if (rc) {
         close(sv[0]);
-        host_log(h, "error", NULL, "cannot start the zygote: %s",
+        host_log(h, "error", NULL, "cannot start a zygote: %s",
                  uv_strerror(rc));
-        uv_close((uv_handle_t *)&h->zproc, NULL);
+        uv_close((uv_handle_t *)&z->proc, on_zproc_failed);
         return;
     }
-    h->zproc_open = 1;
-    h->zfd = sv[0];
-    memset(&h->zdec, 0, sizeof(h->zdec));
-    uv_poll_init(h->loop, &h->zpoll, h->zfd);
-    h->zpoll.data = h;
-    h->zpoll_open = 1;
-    uv_poll_start(&h->zpoll, UV_READABLE, on_zygote_readable);
+    z->proc_open = 1;
+    z->fd = sv[0];
+    z->fd_open = 1;
+    uv_poll_init(h->loop, &z->poll, z->fd);
+    z->poll.data = z;
+    z->poll_open = 1;
+    uv_poll_start(&z->poll, UV_READABLE, on_zygote_readable);
+    z->next = h->zygotes;
+    h->zygotes = z;
 }
 
 /* ---- dispatching ---- */
@@ -679,7 +752,7 @@ static int spawn(host *h, run *r) {
         "instance_file", r->dep->instance_file, "flow", r->flow, "trigger",
         r->trigger, "limits", limits, "max_recorded",
         (json_int_t)h->cfg->max_recorded);
-    int rc = msg ? frame_send(h->zfd, msg, sv[1]) : FERRY_ENOMEM;
+    int rc = msg ? frame_send(h->zcur->fd, msg, sv[1]) : FERRY_ENOMEM;
     json_decref(msg);
     close(sv[1]);
     if (rc) {
@@ -698,6 +771,7 @@ static int spawn(host *h, run *r) {
     r->handles++;
     uv_timer_start(&r->timer, on_deadline, r->timeout_ms, 0);
     r->state = RUN_SPAWNING;
+    r->z = h->zcur;
     return 0;
 }
 
@@ -723,7 +797,7 @@ static int may_start(host *h, const run *r) {
 
 static void dispatch(host *h) {
     run *prev = NULL, *r = h->qhead;
-    while (!h->stopping && h->zready && r &&
+    while (!h->stopping && h->zcur && h->zcur->ready && r &&
            h->nactive < (size_t)h->cfg->max_concurrency) {
         run *next = r->next;
         if (!may_start(h, r)) {
@@ -1023,6 +1097,178 @@ static void recover_done(void *arg, int commit_rc) {
     free(j);
 }
 
+/* ---- components: the host's own view, and reloading ----
+ *
+ * The host loads the components too, to validate deployments and describe
+ * them; it never runs an action. It loads private copies: the dynamic
+ * linker returns an already-loaded object for a path it has seen, so a
+ * replaced .so would otherwise never be seen again, and a copy also keeps
+ * the host safe from a file rewritten in place. Older registries stay
+ * loaded while deployments compiled against them may be in use. */
+
+static char *replace_prefix(const char *s, const char *from, const char *to) {
+    size_t fl = strlen(from), tl = strlen(to);
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, from)); p += fl)
+        n++;
+    char *out = malloc(strlen(s) + n * (tl > fl ? tl - fl : 0) + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = s;;) {
+        const char *q = strstr(p, from);
+        if (!q) {
+            strcpy(o, p);
+            break;
+        }
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, to, tl);
+        o += tl;
+        p = q + fl;
+    }
+    return out;
+}
+
+static void fix_path(char **slot, const char *from, const char *to) {
+    if (!*slot)
+        return;
+    char *n = replace_prefix(*slot, from, to);
+    if (n) {
+        free(*slot);
+        *slot = n;
+    }
+}
+
+static int copy_file(const char *from, const char *to) {
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            rc = -1;
+            break;
+        }
+    if (n < 0)
+        rc = -1;
+    close(in);
+    close(out);
+    return rc;
+}
+
+/* Loads the components of dir through private copies. Returns a new
+ * registry (the core component at least), never NULL but on ENOMEM. */
+static abi_registry *load_components(host *h, const char *dir) {
+    abi_registry *reg = calloc(1, sizeof(*reg));
+    if (!reg)
+        return NULL;
+    char tmp[4096];
+    const char *t = getenv("TMPDIR");
+    snprintf(tmp, sizeof(tmp), "%s/ferry-components-XXXXXX", t && *t ? t : "/tmp");
+    char *err = NULL;
+    DIR *d = opendir(dir);
+    if (!d || !mkdtemp(tmp)) {
+        if (d)
+            closedir(d);
+        else if (errno != ENOENT)
+            host_log(h, "error", NULL, "components directory %s: %s", dir,
+                     strerror(errno));
+        abi_registry_init(reg);
+        if (abi_registry_add_builtin(reg, flow_core_component(), &err))
+            free(err);
+        return reg;
+    }
+    struct dirent *e;
+    char from[8192], to[8192];
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 3, ".so") || e->d_name[0] == '.')
+            continue;
+        snprintf(from, sizeof(from), "%s/%s", dir, e->d_name);
+        snprintf(to, sizeof(to), "%s/%s", tmp, e->d_name);
+        copy_file(from, to);
+    }
+    closedir(d);
+    if (flow_load_registry(reg, tmp, &err)) {
+        free(err);
+        abi_registry_init(reg);
+        if (abi_registry_add_builtin(reg, flow_core_component(), &err))
+            free(err);
+    }
+    for (size_t i = 0; i < reg->ncomponents; i++)
+        fix_path(&reg->components[i].path, tmp, dir);
+    for (size_t i = 0; i < reg->nrefused; i++) {
+        fix_path(&reg->refused[i].path, tmp, dir);
+        fix_path(&reg->refused[i].reason, tmp, dir);
+    }
+    /* Loaded objects stay mapped after their files are gone. */
+    d = opendir(tmp);
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(to, sizeof(to), "%s/%s", tmp, e->d_name);
+        unlink(to);
+    }
+    if (d)
+        closedir(d);
+    rmdir(tmp);
+    return reg;
+}
+
+static void set_registry(host *h, abi_registry *reg) {
+    if (h->reg) {
+        abi_registry **old =
+            realloc(h->old_regs, (h->nold_regs + 1) * sizeof(*old));
+        if (old) {
+            h->old_regs = old;
+            h->old_regs[h->nold_regs++] = h->reg;
+        }
+    }
+    h->reg = reg;
+}
+
+static void on_components_settled(uv_timer_t *t) {
+    host *h = t->data;
+    if (h->stopping)
+        return;
+    abi_registry *reg = load_components(h, h->cfg->components_dir);
+    if (!reg)
+        return;
+    host_log(h, "info",
+             json_pack("{s:i, s:i}", "loaded", (int)reg->ncomponents,
+                       "refused", (int)reg->nrefused),
+             "components changed: reloading (running executions keep their "
+             "code)");
+    for (size_t i = 0; i < reg->nrefused; i++)
+        host_log(h, "warn", NULL, "component refused: %s: %s",
+                 reg->refused[i].path, reg->refused[i].reason);
+    set_registry(h, reg);
+    zygote_start(h); /* takes over from the current one once ready */
+}
+
+static void on_components_changed(uv_fs_event_t *ev, const char *name,
+                                  int events, int status) {
+    host *h = ev->data;
+    (void)events;
+    if (status < 0 || h->stopping)
+        return;
+    if (name) {
+        size_t n = strlen(name);
+        if (n < 4 || strcmp(name + n - 3, ".so"))
+            return;
+    }
+    /* A copy arrives in several writes: wait until it settles. */
+    uv_timer_start(&h->reload_timer, on_components_settled, 300, 0);
+}
+
 /* ---- shutdown ---- */
 
 static void on_http_stopped(void *ud) {
@@ -1065,12 +1311,10 @@ static void shutdown_progress(host *h) {
         uv_close((uv_handle_t *)&h->grace, NULL);
         h->grace.data = NULL;
     }
-    if (h->zpoll_open) {
-        h->zpoll_open = 0;
-        uv_poll_stop(&h->zpoll);
-        uv_close((uv_handle_t *)&h->zpoll, on_zpoll_closed);
-    }
-    if (h->zproc_open || h->http || !h->q || h->q_stopping)
+    /* Closing a zygote's control socket tells it to exit. */
+    for (zygote *z = h->zygotes; z; z = z->next)
+        zygote_close_socket(z);
+    if (h->zygotes || h->http || !h->q || h->q_stopping)
         return;
     h->q_stopping = 1;
     storeq_stop(h->q, on_storeq_closed, h);
@@ -1087,6 +1331,8 @@ static void begin_shutdown(host *h, const char *why) {
     uv_close((uv_handle_t *)&h->sig_term, NULL);
     uv_close((uv_handle_t *)&h->sig_int, NULL);
     uv_close((uv_handle_t *)&h->sig_hup, NULL);
+    uv_close((uv_handle_t *)&h->watch, NULL);
+    uv_close((uv_handle_t *)&h->reload_timer, NULL);
     if (h->http)
         http_server_stop(h->http, on_http_stopped, h);
     uv_timer_init(h->loop, &h->grace);
@@ -1100,7 +1346,7 @@ static void on_signal(uv_signal_t *s, int sig) {
     if (sig == SIGHUP) {
         flow_diags d = {0};
         int n = deploy_table_load_dir(h->deps, h->cfg->deployments_dir,
-                                      &h->reg, &d);
+                                      h->reg, &d);
         for (size_t i = 0; i < d.n; i++)
             host_log(h, "warn", NULL, "%s: %s: %s", d.items[i].file,
                      d.items[i].path, d.items[i].message);
@@ -1115,7 +1361,7 @@ static void on_signal(uv_signal_t *s, int sig) {
 /* ---- serve ---- */
 
 int host_serve(const host_config *cfg) {
-    host hs = {.cfg = cfg, .zfd = -1};
+    host hs = {.cfg = cfg};
     host *h = &hs;
     uv_loop_t loop;
     char *err = NULL;
@@ -1127,19 +1373,15 @@ int host_serve(const host_config *cfg) {
     h->m = metrics_new();
     host_metrics_declare(h->m);
 
-    if (flow_load_registry(&h->reg, cfg->components_dir, &err)) {
-        fprintf(stderr, "ferry serve: %s\n", err ? err : "cannot load components");
-        free(err);
-        abi_registry_init(&h->reg);
-        if (abi_registry_add_builtin(&h->reg, flow_core_component(), &err)) {
-            free(err);
-            goto out;
-        }
-        err = NULL;
-    }
+    set_registry(h, load_components(h, cfg->components_dir));
+    if (!h->reg)
+        goto out;
+    for (size_t i = 0; i < h->reg->nrefused; i++)
+        host_log(h, "warn", NULL, "component refused: %s: %s",
+                 h->reg->refused[i].path, h->reg->refused[i].reason);
     h->deps = deploy_table_new();
     flow_diags d = {0};
-    int ndeps = deploy_table_load_dir(h->deps, cfg->deployments_dir, &h->reg, &d);
+    int ndeps = deploy_table_load_dir(h->deps, cfg->deployments_dir, h->reg, &d);
     for (size_t i = 0; i < d.n; i++)
         host_log(h, "warn", NULL, "%s: %s: %s", d.items[i].file,
                  d.items[i].path, d.items[i].message);
@@ -1204,6 +1446,15 @@ int host_serve(const host_config *cfg) {
     rj->h = h;
     storeq_push(h->q, recover_run, recover_done, rj);
     zygote_start(h);
+    uv_timer_init(&loop, &h->reload_timer);
+    h->reload_timer.data = h;
+    uv_fs_event_init(&loop, &h->watch);
+    h->watch.data = h;
+    if (uv_fs_event_start(&h->watch, on_components_changed,
+                          cfg->components_dir, 0))
+        host_log(h, "warn", NULL,
+                 "not watching %s for new components (it may not exist)",
+                 cfg->components_dir);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     status = 0;
@@ -1214,10 +1465,16 @@ out:
         run_free(r);
     }
     free(h->active);
-    json_decref(h->zcomponents);
     deploy_table_free(h->deps);
     metrics_free(h->m);
-    abi_registry_free(&h->reg);
+    for (size_t i = 0; i < h->nold_regs; i++) {
+        abi_registry_free(h->old_regs[i]);
+        free(h->old_regs[i]);
+    }
+    free(h->old_regs);
+    if (h->reg)
+        abi_registry_free(h->reg);
+    free(h->reg);
     uv_run(&loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&loop) == UV_EBUSY)
         host_log(h, "warn", NULL, "loop closed with handles still open");

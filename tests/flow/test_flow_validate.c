@@ -87,6 +87,13 @@ static const vcase integration_cases[] = {
      FLOW(SET("a", "1") ",{'name':'loop','for_each':[1],'steps':[" SET(
          "a", "2") "]}"),
      "flows[0].steps[1].steps[0].name", "duplicate step name 'a'", 1},
+    /* Duplicates in two loops of different lengths, the first one read
+     * after it: reported, and nothing planned from the clash. */
+    {"duplicate_step_name_in_another_loop",
+     FLOW("{'name':'l1','for_each':[1],'steps':[" SET("t", "1") "," SET(
+         "u", "'{{ steps.t.output }}'") "]},{'name':'l2','for_each':[1],"
+                                        "'steps':[" SET("t", "2") "]}"),
+     "flows[0].steps[1].steps[0].name", "duplicate step name 't'", 1},
     {"step_with_two_kinds",
      FLOW("{'name':'a','action':'core.set','jq':'.','input':{'value':1}}"),
      "flows[0].steps[0]", "a step has exactly one of", 1},

@@ -111,13 +111,14 @@ class Host:
                 "--listen", "127.0.0.1:0", "--port-file", port_file,
                 "--db", self.db, "--components-dir", self.components,
                 "--deployments", self.deployments, "--api-token", TOKEN]
-        # Its own session: the host, its zygote and its workers form one
-        # process group that cleanup can kill whatever happened.
+        # Its own session, so that a signal meant for the test runner does
+        # not reach the host, its zygote or its workers.
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
-        hosts.append(self)
+        if self not in hosts:
+            hosts.append(self)
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
@@ -226,16 +227,44 @@ class Host:
             return None
 
     def kill_all(self):
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
+        """Kills the host and whatever it left running (zygote, workers).
+        Found by their command lines, which name this host's directory:
+        a process group id can outlive its group and be reused."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        for pid in processes_of(self.dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def processes_of(directory):
+    """Pids of the processes whose command line names directory."""
+    pids = []
+    key = directory.encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a == key or a.startswith(key + b"/") for a in argv):
+            pids.append(int(name))
+    return pids
+
+
+def wait_gone(directory, timeout):
+    """Waits until no process names directory; returns the pids left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = processes_of(directory)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 # ---- results ----
@@ -691,16 +720,30 @@ def shutdown_cases(root):
         current["host"] = None
         os.kill(h.proc.pid, signal.SIGKILL)
         h.proc.wait(5)
-        # The orphaned zygote sees its control socket close and kills its
-        # workers; whatever is left of the group goes too.
+        # The orphaned zygote sees its control socket close, kills its
+        # workers and exits.
+        left = wait_gone(h.dir, 3)
         h.kill_all()
         h.start()
         current["host"] = h
         x = h.wait_done(xid, timeout=10)
         expect_failed(x, "interrupted:")
+        check(not left, "3 s after the host was killed, its zygote or "
+              "workers still run: pids %r" % left)
     case("a run interrupted by SIGKILL of the host is failed: interrupted:",
          sigkill)
     stop(current)
+
+
+def logs_clean(root):
+    bad = []
+    for h in hosts:
+        for n in range(1, h.starts + 1):
+            path = os.path.join(h.dir, "host-%d.log" % n)
+            with open(path, errors="replace") as f:
+                bad += ["%s: %s" % (os.path.relpath(path, root), l.strip())
+                        for l in f if "malformed frame" in l]
+    check(not bad, "%d line(s), first: %s" % (len(bad), bad[:1]))
 
 
 def main():
@@ -720,6 +763,8 @@ def main():
                 print("not ok - %s: %s" % (part.__name__, e), flush=True)
                 results["failed"] += 1
             stop(current)
+        case("no malformed frame from a worker in any host log",
+             lambda: logs_clean(root))
     finally:
         for h in hosts:
             h.kill_all()
