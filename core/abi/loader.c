@@ -255,7 +255,8 @@ int abi_load_dir(abi_registry *r, const char *dir, const ferry_api *api,
 
     int loaded = 0;
     if (rc == FERRY_OK) {
-        qsort(paths, n, sizeof(*paths), by_name);
+        if (n)
+            qsort(paths, n, sizeof(*paths), by_name);
         for (size_t i = 0; i < n; i++)
             if (abi_load_file(r, paths[i], api) == FERRY_OK)
                 loaded++;

@@ -151,6 +151,22 @@ static void h_instance_deploy(void *ud, http_req *r) {
         json_decref(doc);
         return;
     }
+    /* Every instance of an integration shares its file: refuse a change
+     * that would leave another instance invalid at the next load. */
+    if (deploy_check_dependents(h->cfg->deployments_dir, ig, dp->instance,
+                                h->reg, &d) > 0) {
+        json_t *e = json_pack(
+            "{s:{s:i, s:s, s:o}}", "error", "status", 409, "message",
+            "this integration would no longer be valid for other deployed "
+            "instances; change them first",
+            "diagnostics", diags_json(&d));
+        http_respond_json(r, 409, e);
+        flow_diags_free(&d);
+        deployment_unref(dp);
+        json_decref(doc);
+        return;
+    }
+    flow_diags_free(&d);
     char *err = NULL;
     if (deploy_write(h->cfg->deployments_dir, ig, in, &err)) {
         http_respond_error(r, 500, "cannot write the deployment: %s",

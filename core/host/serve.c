@@ -1344,9 +1344,19 @@ static void begin_shutdown(host *h, const char *why) {
 static void on_signal(uv_signal_t *s, int sig) {
     host *h = s->data;
     if (sig == SIGHUP) {
+        /* A fresh table mirrors the directory: an instance whose file was
+         * removed is undeployed (its running executions keep theirs). */
         flow_diags d = {0};
-        int n = deploy_table_load_dir(h->deps, h->cfg->deployments_dir,
-                                      h->reg, &d);
+        deploy_table *t = deploy_table_new();
+        int n = t ? deploy_table_load_dir(t, h->cfg->deployments_dir, h->reg,
+                                          &d)
+                  : -1;
+        if (n >= 0) {
+            deploy_table_free(h->deps);
+            h->deps = t;
+        } else {
+            deploy_table_free(t);
+        }
         for (size_t i = 0; i < d.n; i++)
             host_log(h, "warn", NULL, "%s: %s: %s", d.items[i].file,
                      d.items[i].path, d.items[i].message);
