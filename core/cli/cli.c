@@ -1,7 +1,6 @@
 /* The `ferry` command: dispatch, `run` and `validate`. */
 #include "cli.h"
 #include "flow/flow.h"
-#include "host/host.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -37,33 +36,30 @@ const char *cli_db_path(const char *flag) {
     return flag ? flag : env && *env ? env : "ferry.db";
 }
 
-/* Loads the registry; a missing default directory only means "no .so". */
-static int load_registry(abi_registry *reg, const char *flag) {
+int cli_load_registry(abi_registry *reg, const char *flag,
+                      FILE *refusals_to) {
+    const char *env = getenv("FERRY_COMPONENTS_DIR");
+    int named = flag || (env && *env);
     const char *dir = cli_components_dir(flag);
-    int explicit_dir = flag || getenv("FERRY_COMPONENTS_DIR");
     struct stat sb;
     char *err = NULL;
-    if (!explicit_dir && stat(dir, &sb) != 0)
-        dir = NULL;
-    if (dir && flow_load_registry(reg, dir, &err)) {
-        if (err)
-            fprintf(stderr, "ferry: %s\n", err);
-        else
-            fprintf(stderr, "ferry: components directory %s cannot be read\n",
-                    dir);
-        free(err);
-        return -1;
-    }
-    if (!dir) {
+    if (!named && stat(dir, &sb) != 0) {
         abi_registry_init(reg);
-        if (abi_registry_add_builtin(reg, flow_core_component(), &err)) {
-            fprintf(stderr, "ferry: %s\n", err);
-            free(err);
-            return -1;
-        }
+        if (abi_registry_add_builtin(reg, flow_core_component(), &err) == 0)
+            return 0;
+    } else if (flow_load_registry(reg, dir, &err) == 0) {
+        if (refusals_to)
+            abi_print_refusals(reg, refusals_to);
+        return 0;
     }
-    abi_print_refusals(reg, stderr);
-    return 0;
+    if (err)
+        fprintf(stderr, "ferry: %s\n", err);
+    else
+        fprintf(stderr, "ferry: components directory %s cannot be read\n", dir);
+    free(err);
+    abi_registry_free(reg);
+    abi_registry_init(reg);
+    return -1;
 }
 
 /* ---- run ---- */
@@ -195,7 +191,7 @@ int cli_run(int argc, char **argv) {
     store *st = NULL;
     flow_result res = {0};
 
-    if (load_registry(&reg, dir))
+    if (cli_load_registry(&reg, dir, stderr))
         return CLI_USAGE;
     ig = flow_integration_load(file, &reg, &d);
     if (ig)
@@ -302,7 +298,7 @@ int cli_validate(int argc, char **argv) {
         return CLI_USAGE;
     }
     abi_registry reg;
-    if (load_registry(&reg, dir))
+    if (cli_load_registry(&reg, dir, stderr))
         return CLI_USAGE;
     int nfiles = argc - optind;
     flow_integration **igs = calloc((size_t)nfiles, sizeof(*igs));

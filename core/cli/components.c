@@ -6,6 +6,7 @@
  * only mentions them on stderr, as the other loading commands do.
  */
 #include "abi/abi.h"
+#include "api_client.h"
 #include "cli/cli.h"
 #include "flow/flow.h"
 
@@ -27,7 +28,8 @@ static const char usage_main[] =
     "for their options.\n";
 
 static const char usage_list[] =
-    "usage: ferry components list [--components-dir DIR] [--json]\n"
+    "usage: ferry components list [--components-dir DIR | --host URL\n"
+    "                              [--api-token TOKEN]] [--json]\n"
     "\n"
     "Lists the components the host loads: name, version, number of actions\n"
     "and the file they came from (\"built-in\" for those compiled in), then\n"
@@ -36,6 +38,9 @@ static const char usage_list[] =
     "  -d, --components-dir DIR  where to look for .so files (default:\n"
     "                            $FERRY_COMPONENTS_DIR, else "
     "build/components)\n"
+    "  -H, --host URL            ask a running host what it has loaded now\n"
+    "                            (http://127.0.0.1:8080)\n"
+    "  -t, --api-token TOKEN     the host's API token (or $FERRY_API_TOKEN)\n"
     "  -j, --json                print one JSON object instead\n"
     "  -h, --help                show this help\n";
 
@@ -57,6 +62,8 @@ static void hint(const char *sub) {
 
 typedef struct opts {
     const char *dir;
+    const char *host;  /* list: ask a running host instead */
+    const char *token; /* its API token */
     int json;
     const char *name; /* describe's NAME */
 } opts;
@@ -68,6 +75,8 @@ static int parse_opts(int argc, char **argv, const char *usage, int want_name,
     static const struct option longopts[] = {
         {"components-dir", required_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'},
+        {"host", required_argument, NULL, 'H'},
+        {"api-token", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
@@ -75,13 +84,19 @@ static int parse_opts(int argc, char **argv, const char *usage, int want_name,
     opterr = 0;
     int c;
     /* The leading ':' tells a missing value (':') from an unknown option. */
-    while ((c = getopt_long(argc, argv, ":d:jh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:jhH:t:", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o->dir = optarg;
             break;
         case 'j':
             o->json = 1;
+            break;
+        case 'H':
+            o->host = optarg;
+            break;
+        case 't':
+            o->token = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -120,30 +135,6 @@ static int parse_opts(int argc, char **argv, const char *usage, int want_name,
     return -1;
 }
 
-/* Loads the registry for a command. A default directory that does not
- * exist just means no .so files (a fresh checkout, an install without
- * components); a directory the user named must be readable. Returns 0, or
- * prints why not and returns the exit status. */
-static int load(abi_registry *r, const char *dir_flag) {
-    const char *env = getenv("FERRY_COMPONENTS_DIR");
-    int named = dir_flag != NULL || (env != NULL && env[0] != '\0');
-    const char *dir = cli_components_dir(dir_flag);
-    char *err = NULL;
-    struct stat st;
-    if (!named && stat(dir, &st) != 0) {
-        abi_registry_init(r);
-        if (abi_registry_add_builtin(r, flow_core_component(), &err) == 0)
-            return 0;
-    } else if (flow_load_registry(r, dir, &err) == 0) {
-        return 0;
-    }
-    fprintf(stderr, "ferry: %s\n",
-            err != NULL ? err : "cannot load components");
-    free(err);
-    abi_registry_free(r);
-    return CLI_USAGE;
-}
-
 static size_t count_actions(const ferry_component *d) {
     size_t n = 0;
     for (const ferry_action *a = d->actions; a != NULL && a->id != NULL; a++)
@@ -164,7 +155,11 @@ static void print_json(json_t *j) {
     fputc('\n', stdout);
 }
 
-static int list_json(const abi_registry *r) {
+/* What `list` shows, as JSON: {"components": [{name, version,
+ * description, actions, path}], "refused": [{path, reason}]}. A running
+ * host answers GET /api/v1/components in the same shape, with each
+ * component's full description ("actions" then is an array). */
+static json_t *list_doc(const abi_registry *r) {
     json_t *comps = json_array();
     for (size_t i = 0; i < r->ncomponents; i++) {
         const abi_component *c = &r->components[i];
@@ -179,18 +174,23 @@ static int list_json(const abi_registry *r) {
         json_array_append_new(refused, json_pack("{s:s, s:s}", "path",
                                                  r->refused[i].path, "reason",
                                                  r->refused[i].reason));
-    json_t *all =
-        json_pack("{s:o, s:o}", "components", comps, "refused", refused);
-    print_json(all);
-    json_decref(all);
-    return CLI_OK;
+    return json_pack("{s:o, s:o}", "components", comps, "refused", refused);
 }
 
-static int list_text(const abi_registry *r) {
+static const char *jstr_or(const json_t *o, const char *k, const char *dflt) {
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : dflt;
+}
+
+static int list_text(const json_t *doc) {
+    const json_t *comps = json_object_get(doc, "components");
+    const json_t *refused = json_object_get(doc, "refused");
     int wname = 4, wver = 7;
-    for (size_t i = 0; i < r->ncomponents; i++) {
-        int n = (int)strlen(r->components[i].desc->name);
-        int v = (int)strlen(or_empty(r->components[i].desc->version));
+    size_t i;
+    const json_t *c;
+    json_array_foreach(comps, i, c) {
+        int n = (int)strlen(jstr_or(c, "name", ""));
+        int v = (int)strlen(jstr_or(c, "version", ""));
         if (n > wname)
             wname = n;
         if (v > wver)
@@ -198,15 +198,19 @@ static int list_text(const abi_registry *r) {
     }
     printf("%-*s  %-*s  %7s  %s\n", wname, "NAME", wver, "VERSION", "ACTIONS",
            "PATH");
-    for (size_t i = 0; i < r->ncomponents; i++) {
-        const abi_component *c = &r->components[i];
-        printf("%-*s  %-*s  %7zu  %s\n", wname, c->desc->name, wver,
-               or_empty(c->desc->version), count_actions(c->desc), where(c));
+    json_array_foreach(comps, i, c) {
+        const json_t *a = json_object_get(c, "actions");
+        size_t nact = json_is_array(a) ? json_array_size(a)
+                                       : (size_t)json_integer_value(a);
+        printf("%-*s  %-*s  %7zu  %s\n", wname, jstr_or(c, "name", ""), wver,
+               jstr_or(c, "version", ""), nact, jstr_or(c, "path", "built-in"));
     }
-    if (r->nrefused > 0)
+    if (json_array_size(refused) > 0)
         putchar('\n');
-    for (size_t i = 0; i < r->nrefused; i++)
-        printf("refused: %s: %s\n", r->refused[i].path, r->refused[i].reason);
+    json_array_foreach(refused, i, c) {
+        printf("refused: %s: %s\n", jstr_or(c, "path", "?"),
+               jstr_or(c, "reason", "?"));
+    }
     return CLI_OK;
 }
 
@@ -215,12 +219,37 @@ static int cmd_list(int argc, char **argv) {
     int rc = parse_opts(argc, argv, usage_list, 0, &o);
     if (rc >= 0)
         return rc;
-    abi_registry r;
-    if ((rc = load(&r, o.dir)) != 0)
-        return rc;
-    rc = o.json ? list_json(&r) : list_text(&r);
-    abi_registry_free(&r);
-    return rc;
+    json_t *doc = NULL;
+    if (o.host) {
+        const char *token = api_token_or_env("components list", o.token);
+        if (!token)
+            return CLI_USAGE;
+        api_reply reply;
+        if (api_request(o.host, token, "/api/v1/components", NULL, &reply)) {
+            fprintf(stderr, "ferry components list: %s: %s\n", o.host,
+                    reply.err);
+            return CLI_FAILED;
+        }
+        if (reply.status != 200 || !json_is_object(reply.body)) {
+            api_report_failure("components list", o.host, &reply);
+            api_reply_clear(&reply);
+            return CLI_FAILED;
+        }
+        doc = json_incref(reply.body);
+        api_reply_clear(&reply);
+    } else {
+        abi_registry r;
+        if (cli_load_registry(&r, o.dir, NULL))
+            return CLI_USAGE;
+        doc = list_doc(&r);
+        abi_registry_free(&r);
+    }
+    if (o.json)
+        print_json(doc);
+    else
+        list_text(doc);
+    json_decref(doc);
+    return CLI_OK;
 }
 
 /* Prints inputs (or fields) as aligned rows under a heading. */
@@ -334,10 +363,14 @@ static int cmd_describe(int argc, char **argv) {
     int rc = parse_opts(argc, argv, usage_describe, 1, &o);
     if (rc >= 0)
         return rc;
+    if (o.host) {
+        fprintf(stderr, "ferry components describe: --host is for list; "
+                        "describe reads the components directory\n");
+        return CLI_USAGE;
+    }
     abi_registry r;
-    if ((rc = load(&r, o.dir)) != 0)
-        return rc;
-    abi_print_refusals(&r, stderr);
+    if (cli_load_registry(&r, o.dir, stderr))
+        return CLI_USAGE;
     const abi_component *c = abi_find_component(&r, o.name);
     if (c == NULL) {
         print_unknown(&r, o.name);

@@ -45,11 +45,4 @@ void host_config_free(host_config *c);
 /* Runs the host until SIGTERM/SIGINT. Returns the exit status. */
 int host_serve(const host_config *c);
 
-/* `ferry serve`, `ferry zygote` (internal), `ferry deploy`,
- * `ferry instances`. */
-int cli_serve(int argc, char **argv);
-int cli_zygote(int argc, char **argv);
-int cli_deploy(int argc, char **argv);
-int cli_instances(int argc, char **argv);
-
 #endif

@@ -6,6 +6,7 @@
  */
 #include "th.h"
 
+#include "cli/cli.h"
 #include "host/host.h"
 
 #include <arpa/inet.h>

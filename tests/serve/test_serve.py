@@ -9,7 +9,8 @@ Environment (set by CMakeLists.txt):
   FERRY_SERVE_FIXTURES_V2  a directory holding the v2 build of chaos.so
   FERRY_SERVE_DEFS         the directory of chaos.integration.json and
                            chaos.instance.json
-  FERRY_TEST_KEEP=1        keep the temporary directory (host logs, DBs)
+  FERRY_TEST_KEEP=1        keep the temporary directory (host logs, DBs);
+                           it is kept anyway when a case fails
 
 Prints "ok - NAME" or "not ok - NAME: why" per case, then "N passed, M
 failed"; exits 1 if anything failed. Python 3 standard library only.
@@ -511,7 +512,8 @@ def main_cases(root):
               % (x["status"], message(x)))
         check(took < 8, "cancelling took %.1f s" % took)
         r = h.request("DELETE", "/api/v1/executions/" + xid)
-        check(r.status == 409, "DELETE of a finished one: %r" % r)
+        check(r.status == 409, "DELETE right after GET showed it cancelled "
+              "answered %r, not 409" % r)
         r = h.request("DELETE", "/api/v1/executions/" + ids["cheap21"]["id"])
         check(r.status == 409, "DELETE of a succeeded one: %r" % r)
     case("DELETE a running execution: 202 then cancelled; finished: 409",
@@ -753,6 +755,8 @@ def main():
             print("not ok - setup: %s does not exist" % path)
             print("0 passed, 1 failed")
             return 1
+    # A SIGTERM (ctest's timeout, a CI runner) still kills every host.
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))
     root = tempfile.mkdtemp(prefix="ferry-serve-")
     t0 = time.monotonic()
     try:

@@ -1,8 +1,8 @@
 /* `ferry serve` and the internal `ferry zygote`. */
 #include "cli/cli.h"
-#include "config.h"
+#include "host/config.h"
 #include "exec/exec.h"
-#include "host.h"
+#include "host/host.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -3,11 +3,11 @@
  * directory (what a host loads at start and on SIGHUP), or against a
  * running host's API with --host.
  */
+#include "api_client.h"
 #include "cli/cli.h"
-#include "deploy.h"
-#include "host.h"
+#include "host/deploy.h"
+#include "host/host.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,164 +19,7 @@ static const char *env(const char *name) {
     return v && *v ? v : NULL;
 }
 
-/* The core component and every .so of the components directory (flag, else
- * $FERRY_COMPONENTS_DIR, else build/components, which may be absent). */
-static int load_components(abi_registry *reg, const char *flag) {
-    const char *dir = flag ? flag : env("FERRY_COMPONENTS_DIR");
-    char *err = NULL;
-    struct stat sb;
-    if (!dir && !stat("build/components", &sb))
-        dir = "build/components";
-    if (dir) {
-        if (flow_load_registry(reg, dir, &err)) {
-            fprintf(stderr, "ferry: %s\n",
-                    err ? err : "the components directory cannot be read");
-            free(err);
-            abi_registry_free(reg);
-            return -1;
-        }
-    } else {
-        abi_registry_init(reg);
-        if (abi_registry_add_builtin(reg, flow_core_component(), &err)) {
-            fprintf(stderr, "ferry: %s\n", err);
-            free(err);
-            abi_registry_free(reg);
-            return -1;
-        }
-    }
-    abi_print_refusals(reg, stderr);
-    return 0;
-}
 
-/* ---- talking to a host ---- */
-
-typedef struct http_buf {
-    char *p;
-    size_t n;
-} http_buf;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
-    http_buf *b = ud;
-    size_t len = size * nmemb;
-    char *p = realloc(b->p, b->n + len + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->n, ptr, len);
-    b->n += len;
-    p[b->n] = '\0';
-    b->p = p;
-    return len;
-}
-
-typedef struct http_reply {
-    long status;  /* 0: no answer */
-    json_t *body; /* parsed JSON, or NULL */
-    char *text;   /* the raw body, malloc'd or NULL */
-    char err[CURL_ERROR_SIZE];
-} http_reply;
-
-/* One request to URL/api/v1/instances. body: borrowed, NULL for GET. */
-static int http_instances(const char *host, const char *token,
-                          const json_t *body, http_reply *r) {
-    memset(r, 0, sizeof(*r));
-    size_t hl = strlen(host);
-    while (hl && host[hl - 1] == '/')
-        hl--;
-    char *url = NULL, *auth = NULL, *payload = NULL;
-    if (asprintf(&url, "%.*s/api/v1/instances", (int)hl, host) < 0 ||
-        asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
-        snprintf(r->err, sizeof(r->err), "out of memory");
-        free(url);
-        return -1;
-    }
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = NULL;
-    http_buf b = {0};
-    int rc = -1;
-    if (!h) {
-        snprintf(r->err, sizeof(r->err), "cannot start libcurl");
-        goto out;
-    }
-    hdr = curl_slist_append(hdr, auth);
-    hdr = curl_slist_append(hdr, "Accept: application/json");
-    if (body) {
-        payload = json_dumps(body, JSON_COMPACT);
-        hdr = curl_slist_append(hdr, "Content-Type: application/json");
-        /* No "Expect: 100-continue" round trip for large documents. */
-        hdr = curl_slist_append(hdr, "Expect:");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->err);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
-        if (!r->err[0])
-            snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    r->text = b.p;
-    b.p = NULL;
-    if (r->text)
-        r->body = json_loads(r->text, JSON_DECODE_ANY, NULL);
-    rc = 0;
-out:
-    free(b.p);
-    curl_slist_free_all(hdr);
-    if (h)
-        curl_easy_cleanup(h);
-    free(payload);
-    free(auth);
-    free(url);
-    return rc;
-}
-
-static void http_reply_clear(http_reply *r) {
-    json_decref(r->body);
-    free(r->text);
-    r->body = NULL;
-    r->text = NULL;
-}
-
-/* The message of {"error": {"message": ...}} or {"error": "..."}, else the
- * raw body. Borrowed. */
-static const char *error_message(const http_reply *r) {
-    const json_t *e = json_object_get(r->body, "error");
-    const char *m = json_string_value(json_object_get(e, "message"));
-    if (!m)
-        m = json_string_value(e);
-    if (!m)
-        m = r->text && *r->text ? r->text : "(no message)";
-    return m;
-}
-
-static void report_http_failure(const char *cmd, const char *host,
-                                const http_reply *r) {
-    if (r->status == 401 || r->status == 403)
-        fprintf(stderr, "ferry %s: %s refused the API token (%ld): %s\n", cmd,
-                host, r->status, error_message(r));
-    else
-        fprintf(stderr, "ferry %s: %s answered %ld: %s\n", cmd, host, r->status,
-                error_message(r));
-}
-
-/* The host's token: flag, else $FERRY_API_TOKEN. */
-static const char *api_token(const char *cmd, const char *flag) {
-    const char *t = flag ? flag : env("FERRY_API_TOKEN");
-    if (!t)
-        fprintf(stderr,
-                "ferry %s: --host needs --api-token TOKEN (or "
-                "FERRY_API_TOKEN), one of the host's api_tokens\n",
-                cmd);
-    return t;
-}
 
 /* ---- ferry deploy ---- */
 
@@ -257,9 +100,9 @@ static int deploy_remote(const char *host, const char *token, json_t *ig_doc,
                          const char *in_file) {
     json_t *body =
         json_pack("{s:O, s:O}", "integration", ig_doc, "instance", in_doc);
-    http_reply r;
+    api_reply r;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = http_instances(host, token, body, &r);
+    int rc = api_request(host, token, "/api/v1/instances", body, &r);
     json_decref(body);
     int status = CLI_FAILED;
     if (rc) {
@@ -275,12 +118,12 @@ static int deploy_remote(const char *host, const char *token, json_t *ig_doc,
     } else if (r.status == 400) {
         if (!print_remote_diags(r.body, ig_file, in_file))
             fprintf(stderr, "ferry deploy: %s refused the deployment: %s\n",
-                    host, error_message(&r));
+                    host, api_error_message(&r));
         status = CLI_USAGE;
     } else {
-        report_http_failure("deploy", host, &r);
+        api_report_failure("deploy", host, &r);
     }
-    http_reply_clear(&r);
+    api_reply_clear(&r);
     curl_global_cleanup();
     return status;
 }
@@ -384,12 +227,12 @@ int cli_deploy(int argc, char **argv) {
     if (!dir && !host)
         dir =
             env("FERRY_DEPLOYMENTS") ? env("FERRY_DEPLOYMENTS") : "deployments";
-    if (host && !(token = api_token("deploy", token)))
+    if (host && !(token = api_token_or_env("deploy", token)))
         return CLI_USAGE;
     const char *file = argv[optind];
 
     abi_registry reg;
-    if (load_components(&reg, components))
+    if (cli_load_registry(&reg, components, stderr))
         return CLI_USAGE;
     flow_diags d = {0};
     json_t *ig_doc = load_doc(file, &d);
@@ -538,19 +381,19 @@ static int instances_list(int argc, char **argv) {
     if (!dir && !host)
         dir =
             env("FERRY_DEPLOYMENTS") ? env("FERRY_DEPLOYMENTS") : "deployments";
-    if (host && !(token = api_token("instances list", token)))
+    if (host && !(token = api_token_or_env("instances list", token)))
         return CLI_USAGE;
 
     json_t *list = NULL;
     int status = CLI_FAILED;
     if (host) {
-        http_reply r;
+        api_reply r;
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        if (http_instances(host, token, NULL, &r)) {
+        if (api_request(host, token, "/api/v1/instances", NULL, &r)) {
             fprintf(stderr, "ferry instances list: cannot reach %s: %s\n", host,
                     r.err);
         } else if (r.status != 200) {
-            report_http_failure("instances list", host, &r);
+            api_report_failure("instances list", host, &r);
         } else {
             json_t *b = r.body;
             list = json_is_array(b) ? b : json_object_get(b, "instances");
@@ -564,11 +407,11 @@ static int instances_list(int argc, char **argv) {
                         host);
             }
         }
-        http_reply_clear(&r);
+        api_reply_clear(&r);
         curl_global_cleanup();
     } else {
         abi_registry reg;
-        if (load_components(&reg, components))
+        if (cli_load_registry(&reg, components, stderr))
             return CLI_USAGE;
         deploy_table *t = deploy_table_new();
         flow_diags d = {0};
