@@ -28,7 +28,10 @@ static void on_sigterm(int sig) {
 /* When jansson cannot allocate, tell the host before anything else goes
  * wrong: the frame is built in advance so that sending it allocates
  * nothing. */
-static const char oom_frame[] = "\0\0\0\x0b{\"ev\":\"oom\"}";
+#define OOM_JSON "{\"ev\":\"oom\"}"
+static const char oom_frame[] = "\0\0\0\x0c" OOM_JSON;
+_Static_assert(sizeof(OOM_JSON) - 1 == 0x0c,
+               "the length prefix must match the JSON");
 static int oom_sent;
 
 static void *worker_malloc(size_t n) {

@@ -72,6 +72,7 @@ struct host {
     metrics *m;
     abi_registry *reg;       /* current components (the host's copies) */
     abi_registry **old_regs; /* earlier ones, kept for old deployments */
+    abi_registry *pending_reg; /* loaded, current once its zygote is ready */
     size_t nold_regs;
     uv_fs_event_t watch;     /* the components directory */
     uv_timer_t reload_timer;

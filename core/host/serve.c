@@ -513,6 +513,7 @@ static void on_deadline(uv_timer_t *t) {
  * so running executions finish on the code they started with. */
 
 static void zygote_start(host *h);
+static void set_registry(host *h, abi_registry *reg);
 
 static void zygote_free(zygote *z) {
     frame_decoder_free(&z->dec);
@@ -576,6 +577,10 @@ static void zygote_msg(void *ud, json_t *msg) {
             h->zcur = z;
         } else if (!h->zcur) {
             h->zcur = z;
+        }
+        if (h->zcur == z && h->pending_reg) {
+            set_registry(h, h->pending_reg);
+            h->pending_reg = NULL;
         }
         for (zygote *o = h->zygotes; o; o = o->next)
             if (o != h->zcur && o->generation < h->zcur->generation)
@@ -978,6 +983,8 @@ int host_cancel(host *h, const char *id) {
         run *r = h->active[i];
         if (strcmp(r->id, id))
             continue;
+        if (r->got_end)
+            break; /* its outcome is written: nothing left to cancel */
         if (!r->cancel_requested) {
             r->cancel_requested = 1;
             if (r->pid > 0)
@@ -1250,7 +1257,14 @@ static void on_components_settled(uv_timer_t *t) {
     for (size_t i = 0; i < reg->nrefused; i++)
         host_log(h, "warn", NULL, "component refused: %s: %s",
                  reg->refused[i].path, reg->refused[i].reason);
-    set_registry(h, reg);
+    /* The new registry is the host's view once the new zygote, which runs
+     * the same files, is ready: until then executions still go to the old
+     * code, and deployments are checked against what will run them. */
+    if (h->pending_reg) {
+        abi_registry_free(h->pending_reg);
+        free(h->pending_reg);
+    }
+    h->pending_reg = reg;
     zygote_start(h); /* takes over from the current one once ready */
 }
 
@@ -1485,6 +1499,9 @@ out:
     if (h->reg)
         abi_registry_free(h->reg);
     free(h->reg);
+    if (h->pending_reg)
+        abi_registry_free(h->pending_reg);
+    free(h->pending_reg);
     uv_run(&loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&loop) == UV_EBUSY)
         host_log(h, "warn", NULL, "loop closed with handles still open");

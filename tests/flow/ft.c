@@ -149,8 +149,8 @@ const char *ft_run(ft *t, const char *flow, const char *trigger_sq) {
     return t->res.status;
 }
 
-void ft_assert_json_at(const json_t *got, const char *want_sq,
-                       const char *file, int line) {
+void ft_assert_json_at(const json_t *got, const char *want_sq, const char *file,
+                       int line) {
     json_t *want = ft_json(want_sq);
     if (!got || !json_equal(got, want)) {
         char *g = got ? json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;

@@ -61,10 +61,11 @@ const char *ft_run(ft *t, const char *flow, const char *trigger_sq);
 /* Fails unless got equals the single-quoted JSON want. */
 #define ft_assert_json(got, want)                                              \
     ft_assert_json_at((got), (want), __FILE__, __LINE__)
-void ft_assert_json_at(const json_t *got, const char *want_sq,
-                       const char *file, int line);
+void ft_assert_json_at(const json_t *got, const char *want_sq, const char *file,
+                       int line);
 /* Fails unless t->res succeeded with an output equal to want. */
-#define ft_assert_output(t, want) ft_assert_output_at((t), (want), __FILE__, __LINE__)
+#define ft_assert_output(t, want)                                              \
+    ft_assert_output_at((t), (want), __FILE__, __LINE__)
 void ft_assert_output_at(ft *t, const char *want_sq, const char *file,
                          int line);
 /* Fails unless s contains sub. */

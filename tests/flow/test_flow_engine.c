@@ -81,8 +81,6 @@ static int teardown(void **state) {
 }
 
 #define FLOW(steps) "{'name':'t','flows':[{'name':'f','steps':[" steps "]}]}"
-#define SET(name, value)                                                       \
-    "{'name':'" name "','action':'core.set','input':{'value':" value "}}"
 
 /* Fails unless the execution ended with status, code, at step, with msg
  * in its message. */
@@ -103,15 +101,18 @@ static void test_for_each(void **state) {
     ft_load(t,
             FLOW("{'name':'rows','for_each':'{{ trigger.rows }}','as':'row',"
                  "'steps':[{'name':'cells','for_each':'{{ row.cells }}',"
-                 "'steps':[" SET("first", "'ignored'") "," SET(
-                     "c", "{'cell':'{{ item }}','i':'{{ index }}',"
-                          "'row':'{{ row.name }}'}") "]}]}"),
+                 "'steps':[{'name':'first','action':'core.set',"
+                 "'input':{'value':'ignored'}},"
+                 "{'name':'c','action':'core.set',"
+                 "'input':{'value':{'cell':'{{ item }}','i':'{{ index }}',"
+                 "'row':'{{ row.name }}'}}}]}]}"),
             NULL);
     ft_run(t, NULL,
            "{'rows':[{'name':'a','cells':[1,2]},{'name':'b','cells':[3]},"
            "{'name':'c','cells':[]}]}");
-    ft_assert_output(t, "[[{'cell':1,'i':0,'row':'a'},{'cell':2,'i':1,"
-                        "'row':'a'}],[{'cell':3,'i':0,'row':'b'}],[]]");
+    ft_assert_output(t, "[[{'cell':1,'i':0,'row':'a'},"
+                        "{'cell':2,'i':1,'row':'a'}],"
+                        "[{'cell':3,'i':0,'row':'b'}],[]]");
     ft_run(t, NULL, "{'rows':[]}");
     ft_assert_output(t, "[]");
 
@@ -128,11 +129,11 @@ static void test_for_each(void **state) {
 
     /* A literal array, and the loop's output read by a later step. */
     ft_load(t,
-            FLOW("{'name':'l','for_each':[3,4],'steps':[" SET(
-                "sq", "'{{ item }}{{ index }}'") "]}," SET("out",
-                                                           "{'l':'{{ "
-                                                           "steps.l.output "
-                                                           "}}'}")),
+            FLOW("{'name':'l','for_each':[3,4],"
+                 "'steps':[{'name':'sq','action':'core.set',"
+                 "'input':{'value':'{{ item }}{{ index }}'}}]},"
+                 "{'name':'out','action':'core.set',"
+                 "'input':{'value':{'l':'{{ steps.l.output }}'}}}"),
             NULL);
     ft_run(t, NULL, NULL);
     ft_assert_output(t, "{'l':['30','41']}");
@@ -143,15 +144,18 @@ static void test_for_each(void **state) {
 static void test_branch_truthiness(void **state) {
     ft *t = *state;
     ft_load(t,
-            FLOW("{'name':'b','branch':[{'when':'{{ trigger.v }}','steps':[" SET(
-                "yes", "'yes'") "]}],'else':[" SET("no", "'no'") "]}"),
+            FLOW("{'name':'b','branch':[{'when':'{{ trigger.v }}',"
+                 "'steps':[{'name':'yes','action':'core.set',"
+                 "'input':{'value':'yes'}}]}],"
+                 "'else':[{'name':'no','action':'core.set',"
+                 "'input':{'value':'no'}}]}"),
             NULL);
-    static const char *const falsy[] = {
-        "{'v':false}", "{'v':null}", "{'v':0}",  "{'v':0.0}",
-        "{'v':''}",    "{'v':[]}",   "{'v':{}}", "{}"};
+    static const char *const falsy[] = {"{'v':false}", "{'v':null}", "{'v':0}",
+                                        "{'v':0.0}",   "{'v':''}",   "{'v':[]}",
+                                        "{'v':{}}",    "{}"};
     static const char *const truthy[] = {
-        "{'v':true}", "{'v':1}",   "{'v':-1}",     "{'v':0.5}",
-        "{'v':'0'}",  "{'v':' '}", "{'v':'false'}", "{'v':[0]}",
+        "{'v':true}",   "{'v':1}",         "{'v':-1}",      "{'v':0.5}",
+        "{'v':'0'}",    "{'v':' '}",       "{'v':'false'}", "{'v':[0]}",
         "{'v':[null]}", "{'v':{'a':null}}"};
     for (size_t i = 0; i < sizeof(falsy) / sizeof(falsy[0]); i++) {
         ft_run(t, NULL, falsy[i]);
@@ -169,14 +173,17 @@ static void test_branch_cases(void **state) {
     ft *t = *state;
     /* The first truthy case is taken, the others are not run. */
     ft_load(t,
-            FLOW(SET("x", "7") ",{'name':'b','branch':["
-                               "{'when':false,'steps':[" SET("a", "'a'") "]},"
-                               "{'when':'{{ trigger.one }}','steps':[" SET(
-                                   "b1", "'b'") "," SET("b2",
-                                                       "'b{{ steps.x.output }}'") "]},"
-                               "{'when':true,'steps':[" SET("c", "'c'") "]}]},"
-                               "{'name':'after','action':'core.set','input':{"
-                               "'value':'{{ steps.b.output }}'}}"),
+            FLOW("{'name':'x','action':'core.set','input':{'value':7}},"
+                 "{'name':'b','branch':[{'when':false,'steps':[{'name':'a',"
+                 "'action':'core.set','input':{'value':'a'}}]},"
+                 "{'when':'{{ trigger.one }}','steps':[{'name':'b1',"
+                 "'action':'core.set','input':{'value':'b'}},"
+                 "{'name':'b2','action':'core.set',"
+                 "'input':{'value':'b{{ steps.x.output }}'}}]},"
+                 "{'when':true,'steps':[{'name':'c','action':'core.set',"
+                 "'input':{'value':'c'}}]}]},"
+                 "{'name':'after','action':'core.set',"
+                 "'input':{'value':'{{ steps.b.output }}'}}"),
             NULL);
     ft_run(t, NULL, "{'one':1}");
     ft_assert_output(t, "'b7'");
@@ -185,8 +192,11 @@ static void test_branch_cases(void **state) {
 
     /* No case taken and no else: the branch outputs null. */
     ft_load(t,
-            FLOW("{'name':'b','branch':[{'when':'{{ trigger.go }}','steps':[" SET(
-                "a", "'a'") "]}]}," SET("out", "{'b':'{{ steps.b.output }}'}")),
+            FLOW("{'name':'b','branch':[{'when':'{{ trigger.go }}',"
+                 "'steps':[{'name':'a','action':'core.set',"
+                 "'input':{'value':'a'}}]}]},"
+                 "{'name':'out','action':'core.set',"
+                 "'input':{'value':{'b':'{{ steps.b.output }}'}}}"),
             NULL);
     ft_run(t, NULL, NULL);
     ft_assert_output(t, "{'b':null}");
@@ -197,8 +207,10 @@ static void test_branch_cases(void **state) {
     ft_load(t,
             FLOW("{'name':'big','jq':'.count > 10','input':'{{ trigger }}'},"
                  "{'name':'b','branch':[{'when':'{{ steps.big.output }}',"
-                 "'steps':[" SET("a", "'big'") "]}],'else':[" SET(
-                     "e", "'small'") "]}"),
+                 "'steps':[{'name':'a','action':'core.set',"
+                 "'input':{'value':'big'}}]}],"
+                 "'else':[{'name':'e','action':'core.set',"
+                 "'input':{'value':'small'}}]}"),
             NULL);
     ft_run(t, NULL, "{'count':11}");
     ft_assert_output(t, "'big'");
@@ -212,16 +224,17 @@ static void test_jq(void **state) {
     ft *t = *state;
     ft_load(t,
             "{'name':'t','flows':["
-            "{'name':'one','steps':[{'name':'j','jq':'.a + 1',"
-            " 'input':{'a':'{{ trigger.n }}'}}]},"
+            "{'name':'one','steps':["
+            " {'name':'j','jq':'.a + 1','input':{'a':'{{ trigger.n }}'}}]},"
             "{'name':'noinput','steps':[{'name':'j','jq':'. == null'}]},"
-            "{'name':'collect','steps':[{'name':'j','jq':'.[] | . * 2',"
-            " 'input':'{{ trigger }}','collect':true}]},"
+            "{'name':'collect','steps':["
+            " {'name':'j','jq':'.[] | . * 2','input':'{{ trigger }}',"
+            "  'collect':true}]},"
             "{'name':'none','steps':[{'name':'j','jq':'empty','input':1}]},"
             "{'name':'many','steps':[{'name':'j','jq':'.[]','input':[1,2]}]},"
             "{'name':'error','steps':[{'name':'j','jq':'.a','input':5}]},"
-            "{'name':'raise','steps':[{'name':'j','jq':'error(\\'boom\\')'}]}"
-            "]}",
+            "{'name':'raise','steps':["
+            " {'name':'j','jq':'error(\\'boom\\')'}]}]}",
             NULL);
     ft_run(t, "one", "{'n':41}");
     ft_assert_output(t, "42");
@@ -249,35 +262,38 @@ static void test_core_fail(void **state) {
     ft *t = *state;
     ft_load(t,
             "{'name':'t','flows':["
-            "{'name':'plain','steps':[" SET("a", "1") ","
+            "{'name':'plain','steps':["
+            " {'name':'a','action':'core.set','input':{'value':1}},"
             " {'name':'boom','action':'core.fail','input':{'message':'no'}},"
-            SET("never", "2") "]},"
-            "{'name':'loop','steps':[{'name':'loop','for_each':[0,1,2,3],"
-            " 'steps':[{'name':'m','action':'probe.mark'},"
+            " {'name':'never','action':'core.set','input':{'value':2}}]},"
+            "{'name':'loop','steps':["
+            " {'name':'loop','for_each':[0,1,2,3],'steps':["
+            "  {'name':'m','action':'probe.mark'},"
             "  {'name':'two','jq':'. == 2','input':'{{ item }}'},"
             "  {'name':'br','branch':[{'when':'{{ steps.two.output }}',"
-            "   'steps':[{'name':'boom','action':'core.fail','input':{"
-            "    'message':'bad item {{ item }}','code':'REMOTE',"
-            "    'retryable':true}}]}]}]}]},"
-            "{'name':'direct','steps':[{'name':'loop','for_each':[0],"
-            " 'steps':[{'name':'boom','action':'core.fail',"
-            "  'input':{'message':'m','code':'FERRY_ETIMEOUT'}}]}]},"
-            "{'name':'badcode','steps':[{'name':'boom','action':'core.fail',"
-            " 'input':{'message':'m','code':'NOPE'}}]},"
-            "{'name':'nested','steps':[{'name':'o','for_each':[[1,2]],"
-            " 'steps':[{'name':'i','for_each':'{{ item }}','steps':["
-            "  {'name':'br','branch':[{'when':true,'steps':["
-            "   {'name':'boom','action':'core.fail',"
-            "    'input':{'message':'bad {{ item }}'}}]}]}]}]}]}"
-            "]}",
+            "   'steps':[{'name':'boom','action':'core.fail','input':"
+            "    {'message':'bad item {{ item }}','code':'REMOTE',"
+            "     'retryable':true}}]}]}]}]},"
+            "{'name':'direct','steps':["
+            " {'name':'loop','for_each':[0],'steps':["
+            "  {'name':'boom','action':'core.fail',"
+            "   'input':{'message':'m','code':'FERRY_ETIMEOUT'}}]}]},"
+            "{'name':'badcode','steps':["
+            " {'name':'boom','action':'core.fail',"
+            "  'input':{'message':'m','code':'NOPE'}}]},"
+            "{'name':'nested','steps':["
+            " {'name':'o','for_each':[[1,2]],'steps':["
+            "  {'name':'i','for_each':'{{ item }}','steps':["
+            "   {'name':'br','branch':[{'when':true,'steps':["
+            "    {'name':'boom','action':'core.fail',"
+            "     'input':{'message':'bad {{ item }}'}}]}]}]}]}]}]}",
             NULL);
     ft_run(t, "plain", NULL);
     assert_failed(t, "failed", FERRY_EFAILED, "boom", "no");
     assert_string_equal(t->res.error_message, "no");
 
     ft_run(t, "loop", NULL);
-    assert_failed(t, "failed", FERRY_EREMOTE, "loop[2].br.boom",
-                  "bad item 2");
+    assert_failed(t, "failed", FERRY_EREMOTE, "loop[2].br.boom", "bad item 2");
     assert_int_equal(marks, 3); /* iteration 3 never ran */
     assert_string_equal(t->res.error_message,
                         "iteration 2: loop[2].br.boom: bad item 2");
@@ -299,18 +315,19 @@ static void test_core_fail(void **state) {
 static void test_core_log(void **state) {
     ft *t = *state;
     ft_load(t,
-            FLOW("{'name':'lg','action':'core.log','input':{'message':"
-                 "'hello {{ trigger.who }}','level':'warn','fields':{'k':1}}},"
-                 "{'name':'l','for_each':[1],'steps':[{'name':'in',"
-                 "'action':'core.log','input':{'message':'inner'}}]},"
+            FLOW("{'name':'lg','action':'core.log','input':"
+                 " {'message':'hello {{ trigger.who }}','level':'warn',"
+                 "  'fields':{'k':1}}},"
+                 "{'name':'l','for_each':[1],'steps':["
+                 " {'name':'in','action':'core.log',"
+                 "  'input':{'message':'inner'}}]},"
                  "{'name':'after','action':'core.set','input':{'value':"
-                 "['{{ steps.lg.output }}','{{ steps.l.output }}']}}"),
+                 " ['{{ steps.lg.output }}','{{ steps.l.output }}']}}"),
             NULL);
     ft_run(t, NULL, "{'who':'you'}");
     ft_assert_output(t, "[null,[null]]");
     ft_assert_json(t->logs, "[{'path':'lg','level':30,'message':'hello you'},"
-                            "{'path':'l[0].in','level':20,"
-                            "'message':'inner'}]");
+                            "{'path':'l[0].in','level':20,'message':'inner'}]");
 
     ft_load(t,
             FLOW("{'name':'lg','action':'core.log','input':{'message':'x',"
@@ -332,32 +349,33 @@ static void test_runtime_input_types(void **state) {
             " 'input':{'blob':'{{ trigger.v }}'}}]},"
             "{'name':'opt','steps':[{'name':'e','action':'tc.echo',"
             " 'input':{'text':'x','n':'{{ trigger.nope }}',"
-            " 'obj':'{{ trigger.nope }}','num':'{{ trigger.v }}',"
-            " 'dflt':'{{ trigger.nope }}'}}]},"
+            "  'obj':'{{ trigger.nope }}','num':'{{ trigger.v }}',"
+            "  'dflt':'{{ trigger.nope }}'}}]},"
             "{'name':'req','steps':[{'name':'lg','action':'core.log',"
             " 'input':{'message':'{{ trigger.nope }}'}}]},"
-            "{'name':'setnull','steps':[" SET("s", "null") "]},"
-            "{'name':'setref','steps':[" SET("s", "'{{ trigger.nope }}'") "]}"
-            "]}",
+            "{'name':'setnull','steps':[{'name':'s','action':'core.set',"
+            " 'input':{'value':null}}]},"
+            "{'name':'setref','steps':[{'name':'s','action':'core.set',"
+            " 'input':{'value':'{{ trigger.nope }}'}}]}]}",
             NULL);
     ft_run(t, "type", "{'v':'seven'}");
-    assert_failed(t, "failed", FERRY_EINVAL, "e",
-                  "input 'n' of action 'tc.echo' must be an integer, got "
-                  "string");
+    assert_failed(
+        t, "failed", FERRY_EINVAL, "e",
+        "input 'n' of action 'tc.echo' must be an integer, got string");
     ft_run(t, "type", "{'v':7}");
     ft_assert_output(t, "{'n':7,'dflt':'d'}");
     ft_run(t, "blob", "{'v':{'id':1}}");
-    assert_failed(t, "failed", FERRY_EINVAL, "e",
-                  "input 'blob' of action 'tc.echo' must be a blob, got "
-                  "object");
+    assert_failed(
+        t, "failed", FERRY_EINVAL, "e",
+        "input 'blob' of action 'tc.echo' must be a blob, got object");
 
     /* A null optional input is absent for the action (or its default). */
     ft_run(t, "opt", "{'v':2}");
     ft_assert_output(t, "{'text':'x','num':2,'dflt':'d'}");
     ft_run(t, "req", NULL);
     assert_failed(t, "failed", FERRY_EINVAL, "lg",
-                  "input 'message' of action 'core.log' is required but its "
-                  "reference resolved to null");
+                  "input 'message' of action 'core.log' is required but its"
+                  " reference resolved to null");
 
     /* core.set's value is "any": null is a value like another. */
     ft_run(t, "setnull", NULL);
@@ -377,8 +395,7 @@ static void test_action_return_codes(void **state) {
             "{'name':'positive','steps':[{'name':'r','action':'tc.ret',"
             " 'input':{'code':3}}]},"
             "{'name':'ok','steps':[{'name':'r','action':'tc.ret',"
-            " 'input':{'code':0}}]}"
-            "]}",
+            " 'input':{'code':0}}]}]}",
             NULL);
     ft_run(t, "bare", NULL);
     assert_failed(t, "failed", FERRY_ETIMEOUT, "r", "timed out");
@@ -406,22 +423,23 @@ static int count_entries(const char *dir) {
 
 static void test_blobs(void **state) {
     ft *t = *state;
-    ft_load(
-        t,
-        "{'name':'t','flows':[{'name':'f','steps':["
-        "{'name':'w','action':'tc.blob_write','input':{"
-        " 'text':'hello blob world','parts':3,'content_type':'text/x'}},"
-        "{'name':'f','action':'tc.blob_from','input':{'text':'{{ trigger.s }}'}},"
-        "{'name':'rw','action':'tc.blob_read','input':{'blob':'{{ "
-        "steps.w.output }}','chunk':4}},"
-        "{'name':'rf','action':'tc.blob_read','input':{'blob':'{{ "
-        "steps.f.output }}'}},"
-        "{'name':'out','action':'core.set','input':{'value':{"
-        " 'w':'{{ steps.w.output }}','f':'{{ steps.f.output }}',"
-        " 'rw':'{{ steps.rw.output }}','rf':'{{ steps.rf.output }}'}}}]},"
-        "{'name':'read','steps':[{'name':'r','action':'tc.blob_read',"
-        " 'input':{'blob':'{{ trigger }}'}}]}]}",
-        NULL);
+    ft_load(t,
+            "{'name':'t','flows':["
+            "{'name':'f','steps':["
+            " {'name':'w','action':'tc.blob_write','input':"
+            "  {'text':'hello blob world','parts':3,'content_type':'text/x'}},"
+            " {'name':'f','action':'tc.blob_from',"
+            "  'input':{'text':'{{ trigger.s }}'}},"
+            " {'name':'rw','action':'tc.blob_read',"
+            "  'input':{'blob':'{{ steps.w.output }}','chunk':4}},"
+            " {'name':'rf','action':'tc.blob_read',"
+            "  'input':{'blob':'{{ steps.f.output }}'}},"
+            " {'name':'out','action':'core.set','input':{'value':"
+            "  {'w':'{{ steps.w.output }}','f':'{{ steps.f.output }}',"
+            "   'rw':'{{ steps.rw.output }}','rf':'{{ steps.rf.output }}'}}}]},"
+            "{'name':'read','steps':[{'name':'r','action':'tc.blob_read',"
+            " 'input':{'blob':'{{ trigger }}'}}]}]}",
+            NULL);
     int files_before = count_entries(t->dir);
     ft_run(t, "f", "{'s':'abc'}");
     assert_string_equal(t->res.status, "succeeded");
@@ -433,15 +451,15 @@ static void test_blobs(void **state) {
                    "{'streamed':'abc','reads':1,'mapped':'abc','size':3}");
     json_t *w = json_object_get(out, "w");
     assert_int_equal(json_integer_value(json_object_get(w, "size")), 16);
-    assert_string_equal(
-        json_string_value(json_object_get(w, "content_type")), "text/x");
+    assert_string_equal(json_string_value(json_object_get(w, "content_type")),
+                        "text/x");
     const char *id = json_string_value(json_object_get(w, "$blob"));
     assert_non_null(id);
     /* A blob belongs to its execution. */
     assert_memory_equal(id, t->res.id, strlen(t->res.id));
     json_t *f = json_object_get(out, "f");
-    assert_string_equal(
-        json_string_value(json_object_get(f, "content_type")), "text/plain");
+    assert_string_equal(json_string_value(json_object_get(f, "content_type")),
+                        "text/plain");
     assert_string_not_equal(id, json_string_value(json_object_get(f, "$blob")));
 
     /* Another execution cannot open it. */
@@ -464,11 +482,12 @@ static void test_blobs(void **state) {
 static void test_state(void **state) {
     ft *t = *state;
     const char *flow =
-        FLOW("{'name':'a','action':'tc.count'},{'name':'b','action':"
-             "'tc.count'},{'name':'other','action':'tc.count','input':{"
-             "'key':'m'}}," SET("out", "['{{ steps.a.output }}','{{ "
-                                       "steps.b.output }}','{{ "
-                                       "steps.other.output }}']"));
+        FLOW("{'name':'a','action':'tc.count'},"
+             "{'name':'b','action':'tc.count'},"
+             "{'name':'other','action':'tc.count','input':{'key':'m'}},"
+             "{'name':'out','action':'core.set',"
+             "'input':{'value':['{{ steps.a.output }}','{{ steps.b.output }}',"
+             "'{{ steps.other.output }}']}}");
     /* Without a store, state lasts for one execution. */
     ft_load(t, flow, NULL);
     ft_run(t, NULL, NULL);
@@ -501,21 +520,21 @@ static void test_config_connection_info(void **state) {
     ft *t = *state;
     const char *integration =
         "{'name':'t','config':{'a':{'type':'integer','default':1},"
-        "'s':{'type':'string'}},"
+        " 's':{'type':'string'}},"
         "'connections':{'target':{'type':'tc.key'}},"
         "'flows':[{'name':'f','steps':["
-        "{'name':'ca','action':'tc.config','input':{'name':'a'}},"
-        "{'name':'cs','action':'tc.config','input':{'name':'s'}},"
-        "{'name':'cn','action':'tc.config','input':{'name':'nope'}},"
-        "{'name':'conn','action':'tc.connection','connection':'target'},"
-        "{'name':'noconn','action':'tc.connection'},"
-        "{'name':'loop','for_each':[0,1],'steps':[{'name':'inf',"
-        " 'action':'tc.info'}]},"
-        "{'name':'out','action':'core.set','input':{'value':{"
-        " 'ca':'{{ steps.ca.output }}','cs':'{{ steps.cs.output }}',"
-        " 'cn':'{{ steps.cn.output }}','conn':'{{ steps.conn.output }}',"
-        " 'noconn':'{{ steps.noconn.output }}',"
-        " 'info':'{{ steps.loop.output[1] }}'}}}]}]}";
+        " {'name':'ca','action':'tc.config','input':{'name':'a'}},"
+        " {'name':'cs','action':'tc.config','input':{'name':'s'}},"
+        " {'name':'cn','action':'tc.config','input':{'name':'nope'}},"
+        " {'name':'conn','action':'tc.connection','connection':'target'},"
+        " {'name':'noconn','action':'tc.connection'},"
+        " {'name':'loop','for_each':[0,1],'steps':["
+        "  {'name':'inf','action':'tc.info'}]},"
+        " {'name':'out','action':'core.set','input':{'value':"
+        "  {'ca':'{{ steps.ca.output }}','cs':'{{ steps.cs.output }}',"
+        "   'cn':'{{ steps.cn.output }}','conn':'{{ steps.conn.output }}',"
+        "   'noconn':'{{ steps.noconn.output }}',"
+        "   'info':'{{ steps.loop.output[1] }}'}}}]}]}";
     ft_load(t, integration,
             "{'integration':'t','name':'acme','config':{'a':5},"
             "'connections':{'target':{'fields':{'key':'SECRET'}}}}");
@@ -527,12 +546,12 @@ static void test_config_connection_info(void **state) {
     ft_assert_json(json_object_get(out, "cn"), "'<unset>'");
     /* The action, unlike a reference, sees the credentials. */
     ft_assert_json(json_object_get(out, "conn"),
-                   "{'name':'target','type':'tc.key',"
-                   "'fields':{'key':'SECRET','region':'eu'}}");
+                   "{'name':'target','type':'tc.key','fields':{'key':'SECRET',"
+                   "'region':'eu'}}");
     ft_assert_json(json_object_get(out, "noconn"), "null");
     json_t *info = json_object_get(out, "info");
-    assert_string_equal(
-        json_string_value(json_object_get(info, "execution")), t->res.id);
+    assert_string_equal(json_string_value(json_object_get(info, "execution")),
+                        t->res.id);
     json_object_del(info, "execution");
     ft_assert_json(info, "{'instance':'acme','integration':'t','flow':'f',"
                          "'step':'loop[1].inf','bogus':null}");
@@ -540,9 +559,9 @@ static void test_config_connection_info(void **state) {
     /* A step whose connection the instance gives no credentials. */
     ft_load(t, integration, NULL);
     ft_run(t, NULL, NULL);
-    assert_failed(t, "failed", FERRY_ECONFIG, "conn",
-                  "connection 'target' has no credentials in instance "
-                  "'default'");
+    assert_failed(
+        t, "failed", FERRY_ECONFIG, "conn",
+        "connection 'target' has no credentials in instance 'default'");
 }
 
 /* ---- cancellation ---- */
@@ -551,12 +570,14 @@ static void test_cancel(void **state) {
     ft *t = *state;
     ft_load(t,
             "{'name':'t','flows':["
-            "{'name':'top','steps':[{'name':'m','action':'probe.mark'},"
+            "{'name':'top','steps':["
+            " {'name':'m','action':'probe.mark'},"
             " {'name':'c','action':'probe.cancel'},"
             " {'name':'after','action':'probe.mark'}]},"
-            "{'name':'loop','steps':[{'name':'loop','for_each':[1,2,3],"
-            " 'steps':[{'name':'m','action':'probe.mark'},"
-            " {'name':'c','action':'probe.cancel'}]},"
+            "{'name':'loop','steps':["
+            " {'name':'loop','for_each':[1,2,3],'steps':["
+            "  {'name':'m','action':'probe.mark'},"
+            "  {'name':'c','action':'probe.cancel'}]},"
             " {'name':'after','action':'probe.mark'}]}]}",
             NULL);
     ft_open_store(t, "cancel.db");
@@ -572,9 +593,9 @@ static void test_cancel(void **state) {
     assert_int_equal(json_array_size(steps), 3);
     /* probe.cancel saw api->cancelled() turn true. */
     ft_assert_json(json_object_get(json_array_get(steps, 1), "output"), "1");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(steps, 2), "status")),
-                        "cancelled");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(steps, 2), "status")),
+        "cancelled");
     json_decref(x);
 
     cancel_flag = 0;
@@ -589,42 +610,53 @@ static void test_cancel(void **state) {
 
 static void test_output_lifetimes(void **state) {
     ft *t = *state;
-    ft_load(
-        t,
-        "{'name':'t','flows':["
-        /* Never read: released as soon as the step has run. */
-        "{'name':'unread','steps':[{'name':'mk','action':'probe.make'},"
-        " {'name':'r','action':'probe.refs'}," SET("out",
-                                                   "'{{ steps.r.output }}'") "]},"
-        /* Read by a later step: kept until that step has run. */
-        "{'name':'read','steps':[{'name':'mk','action':'probe.make'},"
-        " {'name':'r1','action':'probe.refs'}," SET(
-            "use", "{'v':'{{ steps.mk.output.v }}'}") ","
-        " {'name':'r2','action':'probe.refs'}," SET(
-            "out", "['{{ steps.r1.output }}','{{ steps.r2.output }}']") "]},"
-        /* Read inside a loop: kept until the loop is over. */
-        "{'name':'loop','steps':[{'name':'mk','action':'probe.make'},"
-        " {'name':'l','for_each':[1,2],'steps':[" SET(
-            "use", "'{{ steps.mk.output.v }}'") ","
-        "  {'name':'r1','action':'probe.refs'}]},"
-        " {'name':'r2','action':'probe.refs'}," SET(
-            "out", "['{{ steps.l.output }}','{{ steps.r2.output }}']") "]},"
-        /* Made inside a loop and never read. */
-        "{'name':'inner','steps':[{'name':'l','for_each':[1,2],'steps':["
-        " {'name':'mk','action':'probe.make'},"
-        " {'name':'r','action':'probe.refs'}]}]}"
-        "]}",
-        NULL);
-    ft_run(t, "unread", NULL);
+    /* Never read: released as soon as the step has run. */
+    ft_load(t,
+            FLOW("{'name':'mk','action':'probe.make'},"
+                 "{'name':'r','action':'probe.refs'},"
+                 "{'name':'out','action':'core.set',"
+                 " 'input':{'value':'{{ steps.r.output }}'}}"),
+            NULL);
+    ft_run(t, NULL, NULL);
     ft_assert_output(t, "0");
     assert_int_equal(kept->refcount, 1);
-    ft_run(t, "read", NULL);
+
+    /* Read by a later step: kept until that step has run. */
+    ft_load(t,
+            FLOW("{'name':'mk','action':'probe.make'},"
+                 "{'name':'r1','action':'probe.refs'},"
+                 "{'name':'use','action':'core.set',"
+                 " 'input':{'value':{'v':'{{ steps.mk.output.v }}'}}},"
+                 "{'name':'r2','action':'probe.refs'},"
+                 "{'name':'out','action':'core.set','input':{'value':"
+                 " ['{{ steps.r1.output }}','{{ steps.r2.output }}']}}"),
+            NULL);
+    ft_run(t, NULL, NULL);
     ft_assert_output(t, "[1,0]");
     assert_int_equal(kept->refcount, 1);
-    ft_run(t, "loop", NULL);
+
+    /* Read inside a loop: kept until the loop is over. */
+    ft_load(t,
+            FLOW("{'name':'mk','action':'probe.make'},"
+                 "{'name':'l','for_each':[1,2],'steps':["
+                 " {'name':'use','action':'core.set',"
+                 "  'input':{'value':'{{ steps.mk.output.v }}'}},"
+                 " {'name':'r1','action':'probe.refs'}]},"
+                 "{'name':'r2','action':'probe.refs'},"
+                 "{'name':'out','action':'core.set','input':{'value':"
+                 " ['{{ steps.l.output }}','{{ steps.r2.output }}']}}"),
+            NULL);
+    ft_run(t, NULL, NULL);
     ft_assert_output(t, "[[1,1],0]");
     assert_int_equal(kept->refcount, 1);
-    ft_run(t, "inner", NULL);
+
+    /* Made inside a loop and never read. */
+    ft_load(t,
+            FLOW("{'name':'l','for_each':[1,2],'steps':["
+                 " {'name':'mk','action':'probe.make'},"
+                 " {'name':'r','action':'probe.refs'}]}"),
+            NULL);
+    ft_run(t, NULL, NULL);
     ft_assert_output(t, "[0,0]");
     assert_int_equal(kept->refcount, 1);
 }
@@ -649,18 +681,20 @@ static void test_recorded(void **state) {
     ft_load(t,
             "{'name':'t','flows':["
             "{'name':'ok','steps':["
-            "{'name':'first','action':'tc.echo','input':{"
-            " 'text':'hi {{ trigger.who }}','n':'{{ trigger.n }}'}},"
-            "{'name':'loop','for_each':[1,2],'steps':[{'name':'inner',"
-            " 'action':'core.log','input':{'message':'at {{ index }}',"
-            " 'fields':{'i':'{{ item }}'}}},"
-            " {'name':'sq','jq':'. * .','input':'{{ item }}'}]},"
-            "{'name':'big','action':'core.set','input':{'value':"
-            " '{{ trigger.big }}'}}]},"
-            "{'name':'bad','steps':[" SET("a", "1") ","
-            "{'name':'loop','for_each':[7],'steps':[{'name':'boom',"
-            " 'action':'core.fail','input':{'message':'bad {{ item }}',"
-            " 'code':'TIMEOUT','retryable':true}}]}]}]}",
+            " {'name':'first','action':'tc.echo','input':"
+            "  {'text':'hi {{ trigger.who }}','n':'{{ trigger.n }}'}},"
+            " {'name':'loop','for_each':[1,2],'steps':["
+            "  {'name':'inner','action':'core.log','input':"
+            "   {'message':'at {{ index }}','fields':{'i':'{{ item }}'}}},"
+            "  {'name':'sq','jq':'. * .','input':'{{ item }}'}]},"
+            " {'name':'big','action':'core.set',"
+            "  'input':{'value':'{{ trigger.big }}'}}]},"
+            "{'name':'bad','steps':["
+            " {'name':'a','action':'core.set','input':{'value':1}},"
+            " {'name':'loop','for_each':[7],'steps':["
+            "  {'name':'boom','action':'core.fail','input':"
+            "   {'message':'bad {{ item }}','code':'TIMEOUT',"
+            "    'retryable':true}}]}]}]}",
             NULL);
     char big[61];
     memset(big, 'x', 60);
@@ -681,15 +715,14 @@ static void test_recorded(void **state) {
     assert_string_equal(json_string_value(json_object_get(x, "instance")),
                         "default");
     assert_string_equal(json_string_value(json_object_get(x, "flow")), "ok");
-    assert_int_equal(json_integer_value(json_object_get(x, "output_size")),
-                     62);
+    assert_int_equal(json_integer_value(json_object_get(x, "output_size")), 62);
     assert_true(json_is_true(json_object_get(x, "output_truncated")));
 
     /* Every step, nested ones with their path, in the order they began. */
     json_t *steps = json_object_get(x, "steps");
     static const char *const paths[] = {
-        "first",        "loop",          "loop[0].inner", "loop[0].sq",
-        "loop[1].inner", "loop[1].sq",   "big"};
+        "first",      "loop", "loop[0].inner", "loop[0].sq", "loop[1].inner",
+        "loop[1].sq", "big"};
     assert_int_equal(json_array_size(steps), 7);
     for (size_t i = 0; i < 7; i++) {
         json_t *s = json_array_get(steps, i);
@@ -739,8 +772,8 @@ static void test_recorded(void **state) {
         json_t *l = json_array_get(logs, i);
         char want[64];
         snprintf(want, sizeof(want), "loop[%zu].inner", i);
-        assert_string_equal(
-            json_string_value(json_object_get(l, "step_path")), want);
+        assert_string_equal(json_string_value(json_object_get(l, "step_path")),
+                            want);
         snprintf(want, sizeof(want), "at %zu", i);
         assert_string_equal(json_string_value(json_object_get(l, "message")),
                             want);
@@ -774,8 +807,8 @@ static void test_recorded(void **state) {
                         "failed");
     assert_string_equal(json_string_value(json_object_get(s, "error_code")),
                         "FERRY_ETIMEOUT");
-    assert_string_equal(
-        json_string_value(json_object_get(s, "error_message")), "bad 7");
+    assert_string_equal(json_string_value(json_object_get(s, "error_message")),
+                        "bad 7");
     assert_true(json_is_true(json_object_get(s, "retryable")));
     ft_assert_json(json_object_get(s, "input"),
                    "{'message':'bad 7','code':'TIMEOUT','retryable':true}");
@@ -785,9 +818,8 @@ static void test_recorded(void **state) {
                         "failed");
     assert_string_equal(json_string_value(json_object_get(s, "error_code")),
                         "FERRY_ETIMEOUT");
-    assert_string_equal(
-        json_string_value(json_object_get(s, "error_message")),
-        "iteration 0: loop[0].boom: bad 7");
+    assert_string_equal(json_string_value(json_object_get(s, "error_message")),
+                        "iteration 0: loop[0].boom: bad 7");
     json_decref(x);
 
     /* Both executions are listed, newest first. */
@@ -801,8 +833,7 @@ static void test_recorded(void **state) {
         json_string_value(json_object_get(json_array_get(x, 0), "flow")),
         "bad");
     assert_string_equal(
-        json_string_value(json_object_get(json_array_get(x, 1), "flow")),
-        "ok");
+        json_string_value(json_object_get(json_array_get(x, 1), "flow")), "ok");
     json_decref(x);
 }
 
@@ -824,8 +855,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_config_connection_info, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_output_lifetimes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_output_lifetimes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recorded, setup, teardown),
     };
     return cmocka_run_group_tests_name("flow_engine", tests, NULL, NULL);

@@ -207,8 +207,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_config_defaults_and_instance_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_connections_have_no_secrets,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connections_have_no_secrets, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_step_outputs_and_loop_refs, setup,
                                         teardown),
     };

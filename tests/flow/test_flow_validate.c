@@ -15,9 +15,9 @@
 #define FLOW(steps)                                                            \
     "{'name':'t','config':{'n':{'type':'integer','default':1}},"               \
     "'flows':[{'name':'f','steps':[" steps "]}]}"
-#define SET(name, value)                                                       \
-    "{'name':'" name "','action':'core.set','input':{'value':" value "}}"
-#define GOOD_FLOWS "'flows':[{'name':'f','steps':[" SET("a", "1") "]}]"
+#define GOOD_FLOWS                                                             \
+    "'flows':[{'name':'f','steps':["                                           \
+    "{'name':'a','action':'core.set','input':{'value':1}}]}]"
 
 typedef struct vcase {
     const char *name;
@@ -29,8 +29,7 @@ typedef struct vcase {
 
 /* Every diag names file; one is at c->path with c->msg in its message;
  * there are c->count in all. Prints them all if not. */
-static void check_diags(const flow_diags *d, const char *file,
-                        const vcase *c) {
+static void check_diags(const flow_diags *d, const char *file, const vcase *c) {
     int found = 0, other_file = 0;
     for (size_t i = 0; i < d->n; i++) {
         const flow_diag *g = &d->items[i];
@@ -54,8 +53,8 @@ static const vcase integration_cases[] = {
     {"invalid_json", "{\n  'name': 't',\n  'flows': [,]\n}", "line 3 column 13",
      "invalid JSON: ", 1},
     {"not_an_object", "[1, 2]", "$", "expected a JSON object, got array", 1},
-    {"unknown_top_level_field", "{'name':'t','bogus':1," GOOD_FLOWS "}", "bogus",
-     "unknown field 'bogus' in an integration", 1},
+    {"unknown_top_level_field", "{'name':'t','bogus':1," GOOD_FLOWS "}",
+     "bogus", "unknown field 'bogus' in an integration", 1},
     {"missing_name", "{" GOOD_FLOWS "}", "name", "missing integration name", 1},
     {"bad_name", "{'name':'a b'," GOOD_FLOWS "}", "name",
      "integration names hold letters", 1},
@@ -64,35 +63,45 @@ static const vcase integration_cases[] = {
     {"empty_flows", "{'name':'t','flows':[]}", "flows",
      "expected a non-empty array of flows", 1},
     {"duplicate_flow_name",
-     "{'name':'t','flows':[{'name':'f','steps':[" SET(
-         "a", "1") "]},{'name':'f','steps':[" SET("a", "1") "]}]}",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1}}]},"
+     "{'name':'f','steps':[{'name':'a','action':'core.set',"
+     "'input':{'value':1}}]}]}",
      "flows[1].name", "duplicate flow name 'f'", 1},
     {"unknown_trigger_type",
-     "{'name':'t','flows':[{'name':'f','trigger':{'type':'cron'},'steps':[" SET(
-         "a", "1") "]}]}",
-     "flows[0].trigger.type", "expected one of manual, schedule, webhook, poll", 1},
+     "{'name':'t','flows':[{'name':'f','trigger':{'type':'cron'},"
+     "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].trigger.type", "expected one of manual, schedule, webhook, poll",
+     1},
     {"unknown_flow_field",
-     "{'name':'t','flows':[{'name':'f','when':1,'steps':[" SET("a", "1") "]}]}",
+     "{'name':'t','flows':[{'name':'f','when':1,'steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1}}]}]}",
      "flows[0].when", "unknown field 'when' in a flow", 1},
     {"missing_steps", "{'name':'t','flows':[{'name':'f'}]}", "flows[0].steps",
      "missing: expected a non-empty array of steps", 1},
-    {"step_without_name",
-     FLOW("{'action':'core.set','input':{'value':1}}"), "flows[0].steps[0].name",
-     "missing step name", 1},
-    {"bad_step_name", FLOW(SET("1st", "1")), "flows[0].steps[0].name",
-     "step names start with a letter", 1},
-    {"duplicate_step_name", FLOW(SET("a", "1") "," SET("a", "2")),
+    {"step_without_name", FLOW("{'action':'core.set','input':{'value':1}}"),
+     "flows[0].steps[0].name", "missing step name", 1},
+    {"bad_step_name",
+     FLOW("{'name':'1st','action':'core.set','input':{'value':1}}"),
+     "flows[0].steps[0].name", "step names start with a letter", 1},
+    {"duplicate_step_name",
+     FLOW("{'name':'a','action':'core.set','input':{'value':1}},"
+          "{'name':'a','action':'core.set','input':{'value':2}}"),
      "flows[0].steps[1].name", "duplicate step name 'a'", 1},
     {"duplicate_step_name_nested",
-     FLOW(SET("a", "1") ",{'name':'loop','for_each':[1],'steps':[" SET(
-         "a", "2") "]}"),
+     FLOW("{'name':'a','action':'core.set','input':{'value':1}},"
+          "{'name':'loop','for_each':[1],"
+          "'steps':[{'name':'a','action':'core.set','input':{'value':2}}]}"),
      "flows[0].steps[1].steps[0].name", "duplicate step name 'a'", 1},
     /* Duplicates in two loops of different lengths, the first one read
      * after it: reported, and nothing planned from the clash. */
     {"duplicate_step_name_in_another_loop",
-     FLOW("{'name':'l1','for_each':[1],'steps':[" SET("t", "1") "," SET(
-         "u", "'{{ steps.t.output }}'") "]},{'name':'l2','for_each':[1],"
-                                        "'steps':[" SET("t", "2") "]}"),
+     FLOW("{'name':'l1','for_each':[1],"
+          "'steps':[{'name':'t','action':'core.set','input':{'value':1}},"
+          "{'name':'u','action':'core.set',"
+          "'input':{'value':'{{ steps.t.output }}'}}]},"
+          "{'name':'l2','for_each':[1],"
+          "'steps':[{'name':'t','action':'core.set','input':{'value':2}}]}"),
      "flows[0].steps[1].steps[0].name", "duplicate step name 't'", 1},
     {"step_with_two_kinds",
      FLOW("{'name':'a','action':'core.set','jq':'.','input':{'value':1}}"),
@@ -134,74 +143,110 @@ static const vcase integration_cases[] = {
      "flows[0].steps[0].input.n",
      "must be an integer, but text with references always makes a string", 1},
     {"reference_to_later_step",
-     FLOW(SET("a", "'{{ steps.b.output }}'") "," SET("b", "1")),
-     "flows[0].steps[0].input.value", "step 'b' does not come before this step", 1},
-    {"reference_to_unknown_step", FLOW(SET("a", "'{{ steps.zz.output }}'")),
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ steps.b.output }}'}},"
+          "{'name':'b','action':'core.set','input':{'value':1}}"),
+     "flows[0].steps[0].input.value", "step 'b' does not come before this step",
+     1},
+    {"reference_to_unknown_step",
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ steps.zz.output }}'}}"),
      "flows[0].steps[0].input.value", "no step named 'zz' in this flow", 1},
-    {"self_reference", FLOW(SET("a", "'{{ steps.a.output }}'")),
+    {"self_reference",
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ steps.a.output }}'}}"),
      "flows[0].steps[0].input.value",
      "cycle: step 'a' refers to its own output", 1},
     {"loop_refers_to_itself",
-     FLOW("{'name':'loop','for_each':'{{ steps.loop.output }}','steps':[" SET(
-         "x", "1") "]}"),
+     FLOW("{'name':'loop','for_each':'{{ steps.loop.output }}',"
+          "'steps':[{'name':'x','action':'core.set','input':{'value':1}}]}"),
      "flows[0].steps[0].for_each", "cycle: step 'loop' refers to its own", 1},
     {"inner_step_refers_to_enclosing_loop",
-     FLOW("{'name':'loop','for_each':[1],'steps':[" SET(
-         "x", "'{{ steps.loop.output }}'") "]}"),
+     FLOW("{'name':'loop','for_each':[1],"
+          "'steps':[{'name':'x','action':'core.set',"
+          "'input':{'value':'{{ steps.loop.output }}'}}]}"),
      "flows[0].steps[0].steps[0].input.value",
      "cycle: step 'loop' refers to its own", 1},
     {"reference_into_for_each_from_outside",
-     FLOW("{'name':'loop','for_each':[1],'steps':[" SET(
-         "inner", "1") "]}," SET("after", "'{{ steps.inner.output }}'")),
+     FLOW("{'name':'loop','for_each':[1],"
+          "'steps':[{'name':'inner','action':'core.set',"
+          "'input':{'value':1}}]},"
+          "{'name':'after','action':'core.set',"
+          "'input':{'value':'{{ steps.inner.output }}'}}"),
      "flows[0].steps[1].input.value",
      "step 'inner' does not come before this step", 1},
     {"reference_into_branch_from_outside",
-     FLOW("{'name':'br','branch':[{'when':true,'steps':[" SET(
-         "inner", "1") "]}]}," SET("after", "'{{ steps.inner.output }}'")),
+     FLOW("{'name':'br','branch':[{'when':true,'steps':[{'name':'inner',"
+          "'action':'core.set','input':{'value':1}}]}]},"
+          "{'name':'after','action':'core.set',"
+          "'input':{'value':'{{ steps.inner.output }}'}}"),
      "flows[0].steps[1].input.value",
      "step 'inner' does not come before this step", 1},
-    {"item_outside_for_each", FLOW(SET("a", "'{{ item }}'")),
+    {"item_outside_for_each",
+     FLOW("{'name':'a','action':'core.set','input':{'value':'{{ item }}'}}"),
      "flows[0].steps[0].input.value",
      "'{{ item }}' is only defined inside for_each", 1},
-    {"index_outside_for_each", FLOW(SET("a", "'at {{ index }}'")),
+    {"index_outside_for_each",
+     FLOW(
+         "{'name':'a','action':'core.set','input':{'value':'at {{ index }}'}}"),
      "flows[0].steps[0].input.value",
      "'{{ index }}' is only defined inside for_each", 1},
     {"as_name_outside_its_loop",
-     FLOW("{'name':'loop','for_each':[1],'as':'row','steps':[" SET(
-         "x", "'{{ row }}'") "]}," SET("after", "'{{ row }}'")),
+     FLOW("{'name':'loop','for_each':[1],"
+          "'as':'row','steps':[{'name':'x','action':'core.set',"
+          "'input':{'value':'{{ row }}'}}]},"
+          "{'name':'after','action':'core.set','input':{'value':'{{ row }}'}}"),
      "flows[0].steps[1].input.value", "unknown reference root 'row'", 1},
-    {"unknown_reference_root", FLOW(SET("a", "'{{ foo.bar }}'")),
+    {"unknown_reference_root",
+     FLOW("{'name':'a','action':'core.set','input':{'value':'{{ foo.bar }}'}}"),
      "flows[0].steps[0].input.value", "unknown reference root 'foo'", 1},
-    {"bad_reference_double_dot", FLOW(SET("a", "'{{ steps..x }}'")),
+    {"bad_reference_double_dot",
+     FLOW(
+         "{'name':'a','action':'core.set','input':{'value':'{{ steps..x }}'}}"),
      "flows[0].steps[0].input.value",
      "bad reference '{{ steps..x }}': expected a name after '.'", 1},
-    {"bad_reference_no_output", FLOW(SET("x", "1") "," SET("a", "'{{ steps.x }}'")),
+    {"bad_reference_no_output",
+     FLOW("{'name':'x','action':'core.set','input':{'value':1}},"
+          "{'name':'a','action':'core.set','input':{'value':'{{ steps.x }}'}}"),
      "flows[0].steps[1].input.value",
      "bad reference '{{ steps.x }}': expected steps.NAME.output", 1},
-    {"bad_reference_index", FLOW(SET("a", "'{{ trigger[0 }}'")),
+    {"bad_reference_index",
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ trigger[0 }}'}}"),
      "flows[0].steps[0].input.value",
      "expected a number or a quoted key inside []", 1},
-    {"bad_reference_quoted_key", FLOW(SET("a", "'{{ trigger[\\'a }}'")),
+    {"bad_reference_quoted_key",
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ trigger[\\'a }}'}}"),
      "flows[0].steps[0].input.value", "unterminated [\"key\"]", 1},
-    {"empty_reference", FLOW(SET("a", "'{{ }}'")),
+    {"empty_reference",
+     FLOW("{'name':'a','action':'core.set','input':{'value':'{{ }}'}}"),
      "flows[0].steps[0].input.value", "empty reference", 1},
-    {"unterminated_reference", FLOW(SET("a", "'x {{ trigger.body'")),
-     "flows[0].steps[0].input.value", "unterminated '{{' (no matching '}}')", 1},
+    {"unterminated_reference",
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'x {{ trigger.body'}}"),
+     "flows[0].steps[0].input.value", "unterminated '{{' (no matching '}}')",
+     1},
     {"reference_nested_in_input",
-     FLOW(SET("a", "{'list':[1,{'deep':'{{ nope }}'}]}")),
+     FLOW("{'name':'a','action':'core.set','input':{'value':{'list':[1,"
+          "{'deep':'{{ nope }}'}]}}}"),
      "flows[0].steps[0].input.value.list[1].deep",
      "unknown reference root 'nope'", 1},
-    {"undeclared_config_variable", FLOW(SET("a", "'{{ config.nope }}'")),
+    {"undeclared_config_variable",
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ config.nope }}'}}"),
      "flows[0].steps[0].input.value",
      "reference to undeclared config variable 'nope'", 1},
     {"config_variable_without_config_block",
-     "{'name':'t','flows':[{'name':'f','steps':[" SET(
-         "a", "'{{ config.nope }}'") "]}]}",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':'{{ config.nope }}'}}]}]}",
      "flows[0].steps[0].input.value",
      "reference to undeclared config variable 'nope'", 1},
     {"undeclared_connection_reference",
-     FLOW(SET("a", "'{{ connections.nope }}'")),
-     "flows[0].steps[0].input.value", "reference to undeclared connection 'nope'", 1},
+     FLOW("{'name':'a','action':'core.set',"
+          "'input':{'value':'{{ connections.nope }}'}}"),
+     "flows[0].steps[0].input.value",
+     "reference to undeclared connection 'nope'", 1},
     {"undeclared_step_connection",
      FLOW("{'name':'a','action':'tc.connection','connection':'nope'}"),
      "flows[0].steps[0].connection", "no connection 'nope' is declared", 1},
@@ -209,41 +254,47 @@ static const vcase integration_cases[] = {
      "flows[0].steps[0].jq", "jq program does not compile: ", 1},
     {"jq_not_a_string", FLOW("{'name':'a','jq':5}"), "flows[0].steps[0].jq",
      "expected a jq program string", 1},
-    {"jq_collect_not_boolean",
-     FLOW("{'name':'a','jq':'.','collect':'yes'}"), "flows[0].steps[0].collect",
-     "expected true or false", 1},
+    {"jq_collect_not_boolean", FLOW("{'name':'a','jq':'.','collect':'yes'}"),
+     "flows[0].steps[0].collect", "expected true or false", 1},
     {"for_each_over_object",
-     FLOW("{'name':'loop','for_each':{'a':1},'steps':[" SET("x", "1") "]}"),
+     FLOW("{'name':'loop','for_each':{'a':1},"
+          "'steps':[{'name':'x','action':'core.set','input':{'value':1}}]}"),
      "flows[0].steps[0].for_each",
      "for_each must be an array or a reference to one, got object", 1},
     {"for_each_over_text",
-     FLOW("{'name':'loop','for_each':'a,b','steps':[" SET("x", "1") "]}"),
+     FLOW("{'name':'loop','for_each':'a,b','steps':[{'name':'x',"
+          "'action':'core.set','input':{'value':1}}]}"),
      "flows[0].steps[0].for_each",
      "for_each must be an array or a reference to one, got string", 1},
     {"for_each_without_steps", FLOW("{'name':'loop','for_each':[1]}"),
-     "flows[0].steps[0].steps", "missing: expected a non-empty array of steps", 1},
+     "flows[0].steps[0].steps", "missing: expected a non-empty array of steps",
+     1},
     {"as_reserved_name",
-     FLOW("{'name':'loop','for_each':[1],'as':'steps','steps':[" SET(
-         "x", "1") "]}"),
+     FLOW("{'name':'loop','for_each':[1],"
+          "'as':'steps','steps':[{'name':'x','action':'core.set',"
+          "'input':{'value':1}}]}"),
      "flows[0].steps[0].as", "expected a name for the item", 1},
     {"as_not_a_name",
-     FLOW("{'name':'loop','for_each':[1],'as':'1x','steps':[" SET("x", "1") "]}"),
+     FLOW("{'name':'loop','for_each':[1],"
+          "'as':'1x','steps':[{'name':'x','action':'core.set',"
+          "'input':{'value':1}}]}"),
      "flows[0].steps[0].as", "expected a name for the item", 1},
     {"branch_without_cases", FLOW("{'name':'b','branch':[]}"),
      "flows[0].steps[0].branch", "expected an array of cases", 1},
     {"branch_case_without_when",
-     FLOW("{'name':'b','branch':[{'steps':[" SET("x", "1") "]}]}"),
+     FLOW("{'name':'b','branch':[{'steps':[{'name':'x','action':'core.set',"
+          "'input':{'value':1}}]}]}"),
      "flows[0].steps[0].branch[0].when", "missing \"when\"", 1},
     {"branch_case_without_steps", FLOW("{'name':'b','branch':[{'when':true}]}"),
      "flows[0].steps[0].branch[0].steps",
      "missing: expected a non-empty array of steps", 1},
     {"branch_empty_else",
-     FLOW("{'name':'b','branch':[{'when':true,'steps':[" SET(
-         "x", "1") "]}],'else':[]}"),
+     FLOW("{'name':'b','branch':[{'when':true,'steps':[{'name':'x',"
+          "'action':'core.set','input':{'value':1}}]}],'else':[]}"),
      "flows[0].steps[0].else", "expected a non-empty array of steps", 1},
     {"branch_when_bad_reference",
-     FLOW("{'name':'b','branch':[{'when':'{{ item }}','steps':[" SET(
-         "x", "1") "]}]}"),
+     FLOW("{'name':'b','branch':[{'when':'{{ item }}','steps':[{'name':'x',"
+          "'action':'core.set','input':{'value':1}}]}]}"),
      "flows[0].steps[0].branch[0].when",
      "'{{ item }}' is only defined inside for_each", 1},
     {"config_bad_type",
@@ -264,8 +315,11 @@ static const vcase integration_cases[] = {
      "connections.c.type", "expected a connection type id", 1},
     {"five_independent_errors",
      "{'name':'t','bogus':1,'config':{'x':{'type':'float'}},"
-     "'flows':[{'name':'f','steps':[" SET("a", "'{{ nope }}'") "," SET(
-         "b", "'{{ steps.zz.output }}'") ",{'name':'c','action':'core.nope'}]}]}",
+     "'flows':[{'name':'f','steps':[{'name':'a','action':'core.set',"
+     "'input':{'value':'{{ nope }}'}},"
+     "{'name':'b','action':'core.set',"
+     "'input':{'value':'{{ steps.zz.output }}'}},"
+     "{'name':'c','action':'core.nope'}]}]}",
      "flows[0].steps[1].input.value", "no step named 'zz'", 5},
 };
 
@@ -292,8 +346,9 @@ static const vcase instance_cases[] = {
      "instance is for integration 'other', not 't'", 1},
     {"missing_integration_name", "{'name':'i','config':{'site':'x'}}",
      "integration", "missing: the name of the integration", 1},
-    {"bad_instance_name", "{'integration':'t','name':'a/b','config':{'site':'x'}}",
-     "name", "instance names hold letters", 1},
+    {"bad_instance_name",
+     "{'integration':'t','name':'a/b','config':{'site':'x'}}", "name",
+     "instance names hold letters", 1},
     {"unknown_instance_field",
      "{'integration':'t','name':'i','config':{'site':'x'},'secrets':{}}",
      "secrets", "unknown field 'secrets' in an instance", 1},
@@ -303,8 +358,8 @@ static const vcase instance_cases[] = {
      "{'integration':'t','name':'i','config':{'site':'x','nope':1}}",
      "config.nope", "integration 't' declares no config variable 'nope'", 1},
     {"wrong_config_type",
-     "{'integration':'t','name':'i','config':{'site':'x','n':'one'}}", "config.n",
-     "'n' must be integer, got string", 1},
+     "{'integration':'t','name':'i','config':{'site':'x','n':'one'}}",
+     "config.n", "'n' must be integer, got string", 1},
     {"missing_required_config", "{'integration':'t','name':'i'}", "config",
      "missing required config variable 'site'", 1},
     {"unknown_connection",
@@ -324,7 +379,8 @@ static const vcase instance_cases[] = {
     {"connection_field_wrong_type",
      "{'integration':'t','name':'i','config':{'site':'x'},"
      "'connections':{'target':{'fields':{'key':5}}}}",
-     "connections.target.fields.key", "field 'key' must be string, got integer", 1},
+     "connections.target.fields.key", "field 'key' must be string, got integer",
+     1},
     {"connection_without_fields",
      "{'integration':'t','name':'i','config':{'site':'x'},"
      "'connections':{'target':{'key':'k'}}}",
@@ -364,8 +420,8 @@ static void test_missing_required_config_without_instance(void **state) {
     assert_string_equal(t->d.items[0].file, igfile);
     assert_string_equal(t->d.items[0].path, "config");
     ft_assert_contains(t->d.items[0].message,
-                       "config variable 'site' is required and has no "
-                       "default: give it in an instance file (--instance)");
+                       "config variable 'site' is required and has no"
+                       " default: give it in an instance file (--instance)");
     flow_integration_free(ig);
     ft_free(t);
 }
@@ -393,16 +449,18 @@ static void test_valid_files_load(void **state) {
     ft_load(t,
             "{'name':'t2','config':{'n':{'type':'integer','default':1}},"
             "'connections':{'c':{'type':'tc.key'}},"
-            "'flows':[{'name':'f','trigger':{'type':'webhook'},'steps':["
-            "{'name':'a','action':'core.set','input':{'value':'{{ trigger }}'}},"
+            "'flows':[{'name':'f','trigger':{'type':'webhook'},"
+            "'steps':[{'name':'a','action':'core.set',"
+            "'input':{'value':'{{ trigger }}'}},"
             "{'name':'j','jq':'.','input':'{{ steps.a.output }}'},"
-            "{'name':'l','for_each':'{{ steps.j.output }}','as':'x','steps':["
-            " {'name':'i','action':'core.set','input':{'value':"
-            "  ['{{ x }}','{{ item }}','{{ index }}','{{ config.n }}',"
-            "   '{{ connections.c }}','{{ steps.a.output }}']}}]},"
-            "{'name':'b','branch':[{'when':'{{ steps.l.output }}','steps':["
-            " {'name':'k','action':'core.log','input':{'message':'{{ "
-            "steps.l.output[0] }}'}}]}],"
+            "{'name':'l','for_each':'{{ steps.j.output }}','as':'x',"
+            "'steps':[ {'name':'i','action':'core.set',"
+            "'input':{'value':  ['{{ x }}','{{ item }}','{{ index }}',"
+            "'{{ config.n }}',   '{{ connections.c }}',"
+            "'{{ steps.a.output }}']}}]},"
+            "{'name':'b','branch':[{'when':'{{ steps.l.output }}',"
+            "'steps':[ {'name':'k','action':'core.log',"
+            "'input':{'message':'{{ steps.l.output[0] }}'}}]}],"
             " 'else':[{'name':'e','action':'core.set','input':{'value':1}}]}]},"
             "{'name':'g','steps':[{'name':'a','action':'core.set',"
             "'input':{'value':1}}]}]}",
@@ -425,8 +483,8 @@ static void test_diags_print(void **state) {
     assert_non_null(f);
     flow_diags_print(&d, f);
     fclose(f);
-    assert_string_equal(buf, "a.json: flows[0].name: missing x\n"
-                             "-: $: whole file\n");
+    assert_string_equal(buf, "a.json: flows[0].name: missing x\n-: $: whole"
+                             " file\n");
     free(buf);
     flow_diags_free(&d);
     assert_int_equal(d.n, 0);

@@ -12,21 +12,23 @@ static int take(ferry_ctx *ctx, const json_t *input) {
     return api->set_output(ctx, json_deep_copy(input));
 }
 
-static const ferry_input take_inputs[] = {
-    {"s", "string", 1, NULL, NULL},   {"i", "integer", 0, "3", NULL},
-    {"n", "number", 0, NULL, NULL},   {"b", "boolean", 0, "false", NULL},
-    {"o", "object", 0, NULL, NULL},   {"a", "array", 0, "[]", NULL},
-    {"x", "any", 0, NULL, NULL},      {"f", "blob", 0, NULL, NULL},
-    {0}};
+static const ferry_input take_inputs[] = {{"s", "string", 1, NULL, NULL},
+                                          {"i", "integer", 0, "3", NULL},
+                                          {"n", "number", 0, NULL, NULL},
+                                          {"b", "boolean", 0, "false", NULL},
+                                          {"o", "object", 0, NULL, NULL},
+                                          {"a", "array", 0, "[]", NULL},
+                                          {"x", "any", 0, NULL, NULL},
+                                          {"f", "blob", 0, NULL, NULL},
+                                          {0}};
 
 static const ferry_action fz_actions[] = {
     {"fz.take", "Take", NULL, take_inputs, "its input", take, 0}, {0}};
 
-static const ferry_input login_fields[] = {
-    {"user", "string", 1, NULL, NULL},
-    {"port", "integer", 0, "22", NULL},
-    {"tls", "boolean", 0, NULL, NULL},
-    {0}};
+static const ferry_input login_fields[] = {{"user", "string", 1, NULL, NULL},
+                                           {"port", "integer", 0, "22", NULL},
+                                           {"tls", "boolean", 0, NULL, NULL},
+                                           {0}};
 
 static const ferry_connection_type fz_connections[] = {
     {"fz.login", "Login", NULL, "basic", login_fields}, {0}};
@@ -83,8 +85,8 @@ void fuzz_check_diags(const flow_diags *d, size_t before, int loaded) {
         abort();
     for (size_t i = before; i < d->n; i++) {
         const flow_diag *g = &d->items[i];
-        if (!g->file || !g->path || !g->message || !*g->path ||
-            !*g->message || strchr(g->path, '\n'))
+        if (!g->file || !g->path || !g->message || !*g->path || !*g->message ||
+            strchr(g->path, '\n'))
             abort();
     }
 }

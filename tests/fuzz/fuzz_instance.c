@@ -22,8 +22,8 @@ static flow_integration *ig;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     flow_diags d = {0};
     if (!ig) {
-        const char *f = fuzz_file(0, (const uint8_t *)integration,
-                                  strlen(integration));
+        const char *f =
+            fuzz_file(0, (const uint8_t *)integration, strlen(integration));
         ig = flow_integration_load(f, fuzz_registry(), &d);
         if (!ig) {
             flow_diags_print(&d, stderr);

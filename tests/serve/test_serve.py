@@ -88,6 +88,9 @@ class Host:
         if components is None:
             components = os.path.join(self.dir, "components")
             shutil.copytree(FIXTURES, components)
+        elif components == "empty":
+            components = os.path.join(self.dir, "components")
+            os.makedirs(components)
         self.components = components
         self.config = os.path.join(self.dir, "ferry.json")
         cfg = {}
@@ -239,6 +242,15 @@ class Host:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def install(src, directory, name=None):
+    """Puts a file into a components directory as an operator (or
+    `install`) does: written beside it, then renamed over the old one."""
+    name = name or os.path.basename(src)
+    tmp = os.path.join(directory, "." + name + ".new")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, os.path.join(directory, name))
 
 
 def processes_of(directory):
@@ -394,7 +406,8 @@ def main_cases(root):
                                                      x.get("output"),
                                                      message(x)))
         check(not bad, "%d of 100 not right, first: %s" % (len(bad), bad[:1]))
-        ids["hundred_s"] = time.monotonic() - t0
+        print("# 100 cheap executions, POST to finished: %.2f s"
+              % (time.monotonic() - t0))
     case("100 cheap executions right after a crash all succeed", hundred)
 
     def global_fresh():
@@ -585,12 +598,7 @@ def main_cases(root):
     def hot_reload():
         a = h.start_run("slow_reload")
         h.wait_status(a, ("running",) + FINAL)
-        so = os.path.join(h.components, "chaos.so")
-        tmp = os.path.join(h.components, ".chaos.so.new")
-        # As an operator (or `install`) replaces a library: a new file
-        # renamed over the old, never the old one rewritten in place.
-        shutil.copyfile(os.path.join(FIXTURES_V2, "chaos.so"), tmp)
-        os.replace(tmp, so)
+        install(os.path.join(FIXTURES_V2, "chaos.so"), h.components)
         t0 = time.monotonic()
         seen = None
         while time.monotonic() - t0 < 6:
@@ -601,7 +609,7 @@ def main_cases(root):
                 seen = time.monotonic() - t0
                 break
             check(x.get("output") == "x", "echo output %r" % x.get("output"))
-            time.sleep(0.3)
+            time.sleep(0.2)
         xa = h.wait_done(a)
         check(xa["status"] == "succeeded" and xa.get("output") == "r",
               "the run that started before the replacement: %s output=%r %r"
@@ -609,6 +617,27 @@ def main_cases(root):
         if seen is None:
             raise Skip("the host still runs the old chaos.so 6 s after it was "
                        "replaced (no hot reload of components yet)")
+        for _ in range(3):
+            x = h.run("echo", "y")
+            check(x.get("output") == {"v2": "y"}, "after the switch, echo "
+                  "output %r: old code ran again" % x.get("output"))
+        r = h.get("/api/v1/components")
+        check(r.status == 200 and r.json, "/api/v1/components: %r" % r)
+        chaos = [c for c in r.json.get("components", [])
+                 if c.get("name") == "chaos"]
+        check([c.get("version") for c in chaos] == ["2.0.0"],
+              "/api/v1/components shows chaos %r, not 2.0.0"
+              % [c.get("version") for c in chaos])
+        # What an operator types: `ferry components list --host`.
+        p = subprocess.run([FERRY, "components", "list", "--host",
+                            "http://127.0.0.1:%d" % h.port, "--api-token",
+                            TOKEN], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=10)
+        rows = [l.split() for l in p.stdout.splitlines()]
+        check(p.returncode == 0 and ["chaos", "2.0.0"] in
+              [r[:2] for r in rows],
+              "ferry components list --host: status %d, stdout %r, stderr "
+              "%r" % (p.returncode, p.stdout, p.stderr))
     case("replacing a .so changes later executions only", hot_reload)
 
     def probe_throughout():
@@ -659,6 +688,71 @@ def limit_cases(root):
         expect_failed(x, "cpu_limit:", "burn")
         check(took < 8, "the CPU limit of 1 s took %.1f s" % took)
     case("a spinning step past its CPU seconds is recorded as cpu_limit:", cpu)
+    stop(current)
+
+
+def new_component_cases(root):
+    def appears():
+        h = Host(root, "hotadd", components="empty")
+        h.start()
+        current["host"] = h
+
+        def components():
+            r = h.get("/api/v1/components")
+            check(r.status == 200 and isinstance(r.json, dict),
+                  "/api/v1/components: %r" % r)
+            return r.json
+
+        def wait_components(pred, what):
+            deadline = time.monotonic() + 6
+            while True:
+                c = components()
+                if pred(c):
+                    return c
+                check(time.monotonic() < deadline, "after 6 s, still no %s "
+                      "in /api/v1/components: %r" % (what, c))
+                time.sleep(0.05)
+
+        names = [c.get("name") for c in components().get("components", [])]
+        check("chaos" not in names, "chaos loaded from an empty dir: %r"
+              % names)
+        r = h.request("POST", "/api/v1/instances",
+                      {"integration": INTEGRATION, "instance": INSTANCE_DOC})
+        check(r.status == 400 and "diagnostics" in (r.json or {}).get(
+            "error", {}), "deploying without chaos.so: %r" % r)
+
+        # A .so the loader refuses: logged with the reason, nothing else.
+        junk = os.path.join(h.dir, "junk")
+        with open(junk, "wb") as f:
+            f.write(b"this is not an ELF file\n" * 64)
+        install(junk, h.components, "broken.so")
+        c = wait_components(lambda c: any(
+            os.path.basename(x.get("path", "")) == "broken.so"
+            for x in c.get("refused", [])), "refusal of broken.so")
+        reason = [x.get("reason") for x in c["refused"]
+                  if os.path.basename(x.get("path", "")) == "broken.so"]
+        check(reason and reason[0], "no reason for broken.so: %r" % c)
+        check(h.get("/readyz", token=None).status == 200,
+              "not ready after a refused .so")
+
+        # A new .so: available without a restart.
+        install(os.path.join(FIXTURES, "chaos.so"), h.components)
+        wait_components(lambda c: any(x.get("name") == "chaos"
+                                      for x in c.get("components", [])),
+                        "chaos")
+        # The API shows it: a deployment using it validates, and a run
+        # started right away must find it too.
+        r = h.deploy()
+        check(r.status == 201, "deploy after chaos.so appeared: %r" % r)
+        x = h.run("global")
+        check(x["status"] == "succeeded" and x.get("output") == 1,
+              "the first run right after chaos.so was listed: %s output=%r "
+              "%r" % (x["status"], x.get("output"), message(x)))
+        with open(h.log_path, errors="replace") as f:
+            log = f.read()
+        check("broken.so" in log, "the refusal of broken.so is not logged")
+    case("a new .so is loaded without a restart; a refused one is logged "
+         "and changes nothing else", appears)
     stop(current)
 
 
@@ -760,7 +854,8 @@ def main():
     root = tempfile.mkdtemp(prefix="ferry-serve-")
     t0 = time.monotonic()
     try:
-        for part in (main_cases, limit_cases, shutdown_cases):
+        for part in (main_cases, new_component_cases, limit_cases,
+                     shutdown_cases):
             try:
                 part(root)
             except Exception as e:  # a host that would not start
