@@ -96,6 +96,8 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
             .execution_id = id,
             .max_recorded = (size_t)json_integer_value(
                 json_object_get(spawn, "max_recorded")),
+            .max_output = (size_t)json_integer_value(json_object_get(
+                json_object_get(spawn, "limits"), "output_bytes")),
             .cancel = &worker_cancel,
         };
         flow_result res;

@@ -783,7 +783,8 @@ static void check_conn_decl(flow_diags *d, const char *file,
 /* "limits": {"timeout": "30s", "cpu": "10s", "memory": "256MiB"} */
 static void check_limits(flow_diags *d, const char *file, const char *fpath,
                          const json_t *lim, flow_def *f) {
-    static const char *const keys[] = {"timeout", "cpu", "memory", NULL};
+    static const char *const keys[] = {"timeout", "cpu", "memory", "output",
+                                       NULL};
     char p[300];
     if (!lim)
         return;
@@ -825,6 +826,14 @@ static void check_limits(flow_diags *d, const char *file, const char *fpath,
                            "\"256MiB\"");
         else
             f->memory_bytes = n;
+    }
+    if ((v = json_object_get(lim, "output"))) {
+        pathf(p, sizeof(p), "%s.limits.output", fpath);
+        if (!json_is_string(v) || flow_parse_size(json_string_value(v), &n) ||
+            n == 0)
+            flow_diags_add(d, file, p, "expected a size like \"16MiB\"");
+        else
+            f->output_bytes = n;
     }
 }
 

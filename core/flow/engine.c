@@ -527,10 +527,21 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
         res->output = output;
     }
 
+    char *out = NULL;
+    size_t out_size = 0;
+    if (output && (o->st || o->max_output))
+        out_size = flow_dump_bounded(output, max_recorded(&x), &out);
+    if (!rc && o->max_output && out_size > o->max_output) {
+        res->status = "failed";
+        res->error_code = FERRY_ETOOBIG;
+        if (asprintf(&res->error_message,
+                     "output_limit: the output is %zu bytes of JSON, over "
+                     "the flow's limit of %zu",
+                     out_size, o->max_output) < 0)
+            res->error_message = NULL;
+    }
+
     if (o->st) {
-        char *out = NULL;
-        size_t out_size =
-            output ? flow_dump_bounded(output, max_recorded(&x), &out) : 0;
         store_exec_end e = {
             .id = x.id,
             .status = res->status,
@@ -543,8 +554,8 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
         };
         if (o->st->vt->exec_end(o->st, &e))
             store_failed(&x, o->st->errmsg);
-        free(out);
     }
+    free(out);
 
     for (int i = 0; i < f->nsteps; i++)
         json_decref(x.scope.outputs[i]);

@@ -155,6 +155,7 @@ typedef struct flow_def {
     uint64_t timeout_ms;
     uint64_t cpu_seconds;
     uint64_t memory_bytes;
+    uint64_t output_bytes;
     /* "concurrency" */
     enum flow_concurrency concurrency;
     int max_concurrent; /* for FLOW_THROTTLED */
@@ -226,6 +227,7 @@ typedef struct flow_exec_opts {
     const char *execution_id; /* NULL: a new id; else this one (a host's
                                  queued execution) */
     size_t max_recorded;      /* bytes of input/output text kept per step */
+    size_t max_output;        /* the final output's JSON size; 0: none */
     const char *tmpdir;       /* for blobs; NULL: $TMPDIR or /tmp */
     volatile int *cancel;     /* nonzero asks the execution to stop */
     void (*on_step)(void *ud, const flow_step_event *ev);

@@ -204,16 +204,17 @@ static int add_token(host_config *c, const char *tok) {
 
 static int load_limits(loader *l, const json_t *lim) {
     static const char *const keys[] = {"concurrency", "timeout",      "cpu",
-                                       "memory",      "max_recorded", NULL};
+                                       "memory",      "max_recorded", "output",
+                                       NULL};
     host_config *c = l->c;
     uint64_t v;
     int given;
     if (!json_is_object(lim))
         return fail(l, "limits",
                     "expected an object with concurrency, timeout, cpu, "
-                    "memory, max_recorded");
+                    "memory, output, max_recorded");
     if (check_keys(l, lim, "limits", keys,
-                   "concurrency, timeout, cpu, memory, max_recorded"))
+                   "concurrency, timeout, cpu, memory, output, max_recorded"))
         return -1;
     const json_t *n = json_object_get(lim, "concurrency");
     if (n) {
@@ -249,6 +250,10 @@ static int load_limits(loader *l, const json_t *lim) {
         return fail(l, "limits.max_recorded", "must be at least 16 bytes");
     if (given)
         c->max_recorded = (size_t)v;
+    if (get_size(l, lim, "output", "limits.output", &v, &given))
+        return -1;
+    if (given)
+        c->max_output = v;
     return 0;
 }
 
@@ -382,6 +387,7 @@ static int set_defaults(host_config *c) {
     c->max_concurrency = 16;
     c->timeout_ms = 15 * 60 * 1000;
     c->max_recorded = 65536;
+    c->max_output = 64ull * 1024 * 1024;
     c->shutdown_grace_ms = 30 * 1000;
     c->listen_host = strdup("127.0.0.1");
     c->components_dir = strdup("build/components");

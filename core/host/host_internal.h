@@ -45,6 +45,7 @@ typedef struct run {
     uint64_t timeout_ms; /* the flow's limits, or the host's defaults */
     uint64_t cpu_seconds;
     uint64_t memory_bytes;
+    uint64_t output_bytes;
     /* the worker */
     uv_pipe_t pipe;
     int pipe_open, pipe_closed;

@@ -747,9 +747,10 @@ static int spawn(host *h, run *r) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return -1;
-    json_t *limits = json_pack("{s:I, s:I}", "cpu_seconds",
+    json_t *limits = json_pack("{s:I, s:I, s:I}", "cpu_seconds",
                                (json_int_t)r->cpu_seconds, "memory_bytes",
-                               (json_int_t)r->memory_bytes);
+                               (json_int_t)r->memory_bytes, "output_bytes",
+                               (json_int_t)r->output_bytes);
     json_t *msg = json_pack(
         "{s:s, s:s, s:O, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op", "spawn",
         "exec", r->id, "integration", r->dep->integration_doc, "instance",
@@ -869,6 +870,8 @@ static run *run_new(host *h, const char *id, deployment *dep, const char *flow,
     r->memory_bytes = r->fdef && r->fdef->memory_bytes
                           ? r->fdef->memory_bytes
                           : h->cfg->memory_bytes;
+    r->output_bytes = r->fdef && r->fdef->output_bytes ? r->fdef->output_bytes
+                                                       : h->cfg->max_output;
     r->queued_us = store_now_us();
     return r;
 }

@@ -287,12 +287,12 @@ static const err_case error_cases[] = {
     /* limits */
     {"{'limits': 4}",
      "limits: expected an object with concurrency, timeout, "
-     "cpu, memory, max_recorded",
+     "cpu, memory, output, max_recorded",
      0},
     {"{'limits': {'workers': 4}}",
      "limits.workers: unknown field (known: "
      "concurrency, timeout, cpu, memory, "
-     "max_recorded)",
+     "output, max_recorded)",
      0},
     {"{'limits': {'concurrency': 0}}",
      "limits.concurrency: expected a whole "

@@ -410,6 +410,15 @@ def main_cases(root):
               % (time.monotonic() - t0))
     case("100 cheap executions right after a crash all succeed", hundred)
 
+    def output_limit():
+        x = h.run("big_output", {"n": 10})
+        check(x["status"] == "succeeded", "a small output: %s %r"
+              % (x["status"], message(x)))
+        x = h.run("big_output", {"n": 1000})
+        expect_failed(x, "output_limit:", "1024")
+    case("an output over the flow's limit fails with output_limit:",
+         output_limit)
+
     def global_fresh():
         outs = [h.run("global") for _ in range(2)]
         for x in outs:
