@@ -35,6 +35,7 @@
 #include "flow/jqv.h"
 #include "heap.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1007,6 +1008,28 @@ static void workload_sensors(bench *b) {
 
 /* ---- main ---- */
 
+/* The temporary directory, emptied and removed at exit (also after die). */
+static char tmp_dir[4096];
+
+static void remove_tmp_dir(void) {
+    if (!tmp_dir[0])
+        return;
+    DIR *d = opendir(tmp_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char p[4400];
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
+            unlink(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    if (rmdir(tmp_dir))
+        fprintf(stderr, "bench_engine: cannot remove %s: %s\n", tmp_dir,
+                strerror(errno));
+}
+
 static int parse_int(const char *s, const char *what) {
     char *end;
     errno = 0;
@@ -1055,6 +1078,8 @@ int main(int argc, char **argv) {
              tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(b.tmpdir))
         die("mkdtemp %s: %s", b.tmpdir, strerror(errno));
+    snprintf(tmp_dir, sizeof tmp_dir, "%s", b.tmpdir);
+    atexit(remove_tmp_dir);
 
     char *err = NULL;
     if (flow_load_registry(&b.reg, components, &err))
@@ -1089,8 +1114,5 @@ int main(int argc, char **argv) {
     flow_integration_free(b.engine_ig);
     flow_integration_free(b.sensors_ig);
     abi_registry_free(&b.reg);
-    if (rmdir(b.tmpdir))
-        fprintf(stderr, "bench_engine: cannot remove %s: %s\n", b.tmpdir,
-                strerror(errno));
     return 0;
 }
