@@ -361,7 +361,7 @@ static double dump_us(const json_t *v, int n, size_t *full) {
     for (int i = 0; i < n; i++) {
         char *text = NULL;
         double t0 = now_us();
-        size_t sz = flow_dump_bounded(v, MAX_RECORDED, &text);
+        size_t sz = flow_dump_bounded(v, MAX_RECORDED, &text, NULL);
         t[i] = now_us() - t0;
         free(text);
         if (full)

@@ -83,11 +83,18 @@ static const char *level_name(int level) {
 
 typedef struct run_ui {
     int quiet;
+    store *st; /* its writes are committed after each top-level step */
 } run_ui;
 
 static void run_on_step(void *ud, const flow_step_event *ev) {
     run_ui *ui = ud;
-    if (ui->quiet || ev->depth > 0)
+    if (ev->depth > 0)
+        return;
+    /* One transaction per top-level step: a loop of thousands of steps is
+     * one commit, and what a step did is durable once it is printed. */
+    if (ui->st->vt->tx_commit(ui->st) == 0)
+        ui->st->vt->tx_begin(ui->st);
+    if (ui->quiet)
         return;
     fprintf(stderr, "step %-24s %-10s %9.3f ms", ev->path, ev->status,
             (double)ev->duration_us / 1000.0);
@@ -236,7 +243,12 @@ int cli_run(int argc, char **argv) {
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (flow_execute(ig, in, f, trigger, &o, &res)) {
+    ui.st = st;
+    int in_tx = st->vt->tx_begin(st) == 0;
+    int exec_rc = flow_execute(ig, in, f, trigger, &o, &res);
+    if (in_tx)
+        st->vt->tx_commit(st);
+    if (exec_rc) {
         fprintf(stderr, "ferry: %s\n", res.error_message);
         status = CLI_FAILED;
         goto out;

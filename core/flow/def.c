@@ -46,10 +46,31 @@ void flow_diags_add(flow_diags *d, const char *file, const char *path,
     g->message = msg ? msg : strdup("out of memory");
 }
 
+/* Writes s with control characters escaped as in JSON: a key may hold a
+ * newline, and each diag must stay on its line. */
+static void put_one_line(const char *s, FILE *f) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+}
+
 void flow_diags_print(const flow_diags *d, FILE *f) {
-    for (size_t i = 0; i < d->n; i++)
-        fprintf(f, "%s: %s: %s\n", d->items[i].file, d->items[i].path,
-                d->items[i].message);
+    for (size_t i = 0; i < d->n; i++) {
+        put_one_line(d->items[i].file, f);
+        fputs(": ", f);
+        put_one_line(d->items[i].path, f);
+        fputs(": ", f);
+        put_one_line(d->items[i].message, f);
+        fputc('\n', f);
+    }
 }
 
 void flow_diags_free(flow_diags *d) {

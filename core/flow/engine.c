@@ -19,34 +19,37 @@
 
 typedef struct bounded {
     char *buf;
-    size_t len, max, total;
+    size_t len, max;
 } bounded;
 
+/* Copies up to max bytes, then stops the dump (-1 ends it early). */
 static int bounded_cb(const char *s, size_t n, void *data) {
     bounded *b = data;
-    if (b->len < b->max) {
-        size_t take = n < b->max - b->len ? n : b->max - b->len;
-        memcpy(b->buf + b->len, s, take);
-        b->len += take;
-    }
-    b->total += n;
-    return 0;
+    size_t take = n < b->max - b->len ? n : b->max - b->len;
+    memcpy(b->buf + b->len, s, take);
+    b->len += take;
+    return b->len < b->max ? 0 : -1;
 }
 
-size_t flow_dump_bounded(const json_t *v, size_t max, char **text) {
+size_t flow_dump_bounded(const json_t *v, size_t max, char **text,
+                         const flow_size_memo *memo) {
+    json_t *null = NULL;
+    if (!v)
+        v = null = json_null();
     bounded b = {.max = max};
     b.buf = malloc(max + 1);
     if (!b.buf) {
         *text = NULL;
         return 0;
     }
-    if (v)
+    if (max)
         json_dump_callback(v, bounded_cb, &b, FLOW_JSON_TEXT);
-    else
-        bounded_cb("null", 4, &b);
     b.buf[b.len] = 0;
     *text = b.buf;
-    return b.total;
+    /* Text that fit is its own size; only a longer one is counted. */
+    size_t size = b.len < max ? b.len : flow_text_size(v, memo);
+    json_decref(null);
+    return size;
 }
 
 /* ---- recording ---- */
@@ -118,11 +121,15 @@ static void record_step(exec *x, step_run *r) {
         status = "cancelled";
     if (x->o->st) {
         char *in = NULL, *out = NULL;
-        size_t in_size = flow_dump_bounded(r->input, max_recorded(x), &in);
-        size_t out_size = r->error_code ? 0
-                                        : flow_dump_bounded(r->output,
-                                                            max_recorded(x),
-                                                            &out);
+        size_t in_size =
+            flow_dump_bounded(r->input, max_recorded(x), &in, &x->sizes);
+        size_t out_size = 0;
+        if (!r->error_code) {
+            out_size = flow_dump_bounded(r->output, max_recorded(x), &out,
+                                         &x->sizes);
+            if (out_size > max_recorded(x))
+                flow_size_memo_put(&x->sizes, r->output, out_size);
+        }
         store_step s = {
             .execution_id = x->id,
             .seq = r->seq,
@@ -429,7 +436,10 @@ static int run_step(exec *x, const flow_step *st, const char *prefix,
         return -1;
     }
     free(r.error_step);
-    json_decref(x->scope.outputs[st->id]);
+    if (x->scope.outputs[st->id]) {
+        flow_size_memo_drop(&x->sizes, x->scope.outputs[st->id]);
+        json_decref(x->scope.outputs[st->id]);
+    }
     x->scope.outputs[st->id] = r.output;
     return 0;
 }
@@ -443,6 +453,7 @@ static int run_list(exec *x, const flow_step_list *l, const char *prefix,
         if (i + 1 == l->n && result)
             *result = json_incref(x->scope.outputs[st->id]);
         for (int *rel = l->release[i]; rel && *rel >= 0; rel++) {
+            flow_size_memo_drop(&x->sizes, x->scope.outputs[*rel]);
             json_decref(x->scope.outputs[*rel]);
             x->scope.outputs[*rel] = NULL;
         }
@@ -530,7 +541,7 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
     char *out = NULL;
     size_t out_size = 0;
     if (output && (o->st || o->max_output))
-        out_size = flow_dump_bounded(output, max_recorded(&x), &out);
+        out_size = flow_dump_bounded(output, max_recorded(&x), &out, &x.sizes);
     if (!rc && o->max_output && out_size > o->max_output) {
         res->status = "failed";
         res->error_code = FERRY_ETOOBIG;
@@ -557,6 +568,7 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
     }
     free(out);
 
+    flow_size_memo_clear(&x.sizes);
     for (int i = 0; i < f->nsteps; i++)
         json_decref(x.scope.outputs[i]);
     free(x.scope.outputs);

@@ -26,6 +26,7 @@ typedef struct exec {
     unsigned blob_counter;
     json_t *mem_state; /* instance state when there is no store */
     int store_errors;  /* store writes that failed (reported once) */
+    flow_size_memo sizes; /* text sizes of live step outputs */
 } exec;
 
 struct ferry_ctx {

@@ -252,8 +252,29 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
                  const flow_exec_opts *o, flow_result *res);
 void flow_result_clear(flow_result *res);
 
-/* Serialises v compactly into at most max bytes (*text malloc'd, NUL
- * terminated) and returns the full size of its JSON text. */
-size_t flow_dump_bounded(const json_t *v, size_t max, char **text);
+/* Sizes of JSON text already counted, by value (the values are held with a
+ * reference and must not change: step outputs never do). */
+typedef struct flow_size_memo {
+    struct {
+        json_t *v;
+        size_t size;
+    } *items;
+    size_t n, cap;
+} flow_size_memo;
+
+/* The length of v's FLOW_JSON_TEXT text, counted without writing it;
+ * containers found in memo (may be NULL) are not walked again. */
+size_t flow_text_size(const json_t *v, const flow_size_memo *memo);
+/* Remembers v's size (takes a reference); scalars are not kept. */
+void flow_size_memo_put(flow_size_memo *m, json_t *v, size_t size);
+/* Forgets v (drops the reference), if it is there. */
+void flow_size_memo_drop(flow_size_memo *m, const json_t *v);
+void flow_size_memo_clear(flow_size_memo *m);
+
+/* Writes at most max bytes of v's FLOW_JSON_TEXT text into *text
+ * (malloc'd, NUL terminated), stopping there, and returns the full size
+ * of the text (counted with memo, which may be NULL). */
+size_t flow_dump_bounded(const json_t *v, size_t max, char **text,
+                         const flow_size_memo *memo);
 
 #endif

@@ -224,6 +224,14 @@ fi
 [[ $(wc -l <err) -eq 2 ]] || fail "validate: expected only bad.json's 2 errors"
 ok "validate: only the invalid file's errors, exit 2"
 
+printf '%s\n' '{"name": "nl", "bad\nkey": 1, "flows": [{"name": "f",' \
+    '"steps": [{"name": "s", "action": "core.set", "input": {"value": 1}}]}]}' >nl.json
+run validate nl.json
+expect_rc 2 "validate nl.json"
+has err 'nl.json: bad\nkey: unknown field'
+[[ $(wc -l <err) -eq 1 ]] || fail "validate nl.json: a key's newline split the line"
+ok "validate: a key holding a newline stays on one line"
+
 run validate good.json instance.json
 expect_rc 0 "validate good.json instance.json"
 has out "good.json: valid"

@@ -483,11 +483,21 @@ static void test_diags_print(void **state) {
     assert_non_null(f);
     flow_diags_print(&d, f);
     fclose(f);
-    assert_string_equal(buf, "a.json: flows[0].name: missing x\n-: $: whole"
-                             " file\n");
+    assert_string_equal(buf, "a.json: flows[0].name: missing x\n"
+                             "-: $: whole file\n");
     free(buf);
     flow_diags_free(&d);
     assert_int_equal(d.n, 0);
+
+    /* A key can hold a newline: each diag stays on its line. */
+    flow_diags_add(&d, "a.json", "config.a\nb", "bad 'a\nb\t\x01'");
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    flow_diags_print(&d, f);
+    fclose(f);
+    assert_string_equal(buf, "a.json: config.a\\nb: bad 'a\\nb\\t\\u0001'\n");
+    free(buf);
+    flow_diags_free(&d);
 }
 
 #define NCASES(a) (sizeof(a) / sizeof((a)[0]))
