@@ -172,9 +172,32 @@ static json_t *describe_registry(const abi_registry *reg, pid_t pid) {
                      "components", names, "refused", refused);
 }
 
+/* Workers run customers' flows: they must not see the host's environment
+ * (API tokens, database passwords). jq programs read it as $ENV, bound when
+ * they are compiled, which happens here. Kept: what locale, time and
+ * temporary files need, and the sanitizer settings of a test build. */
+static void scrub_environment(void) {
+    static const char *const keep[] = {"PATH",   "TZ",           "LANG",
+                                       "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                       "LSAN_OPTIONS", NULL};
+    const char *vals[sizeof(keep) / sizeof(keep[0])];
+    char *copies[sizeof(keep) / sizeof(keep[0])];
+    for (int i = 0; keep[i]; i++) {
+        vals[i] = getenv(keep[i]);
+        copies[i] = vals[i] ? strdup(vals[i]) : NULL;
+    }
+    clearenv();
+    for (int i = 0; keep[i]; i++) {
+        if (copies[i])
+            setenv(keep[i], copies[i], 1);
+        free(copies[i]);
+    }
+}
+
 int exec_zygote_main(int ctl, const char *components_dir) {
     abi_registry reg;
     char *err = NULL;
+    scrub_environment();
     if (flow_load_registry(&reg, components_dir, &err)) {
         json_t *m = json_pack("{s:s, s:s}", "op", "failed", "error",
                               err ? err : "cannot load components");

@@ -21,6 +21,7 @@
  */
 #include "flow/jqv.h"
 
+#include <ctype.h>
 #include <jq.h>
 #include <math.h>
 #include <stdarg.h>
@@ -143,11 +144,39 @@ static jv no_more_input(jq_state *jq, void *data) {
     return jv_invalid();
 }
 
+/* The first word of a program, after blanks and comments. Module
+ * directives ("module", "import", "include") can only come first. */
+static int starts_with_directive(const char *s) {
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+            s++;
+        if (*s != '#')
+            break;
+        while (*s && *s != '\n')
+            s++;
+    }
+    static const char *const words[] = {"module", "import", "include", NULL};
+    for (int i = 0; words[i]; i++) {
+        size_t n = strlen(words[i]);
+        if (!strncmp(s, words[i], n) && !(isalnum((unsigned char)s[n]) ||
+                                           s[n] == '_'))
+            return 1;
+    }
+    return 0;
+}
+
 jqv_program *jqv_compile(const char *program, char **err) {
     if (err)
         *err = NULL;
     if (!program) {
         set_err(err, "jq: no program");
+        return NULL;
+    }
+    /* Modules would read files of the host ({search: "/any/dir"} overrides
+     * the empty library path): a flow's program gets none. */
+    if (starts_with_directive(program)) {
+        set_err(err, "jq: modules (module, import, include) are not "
+                     "available in flows");
         return NULL;
     }
     jqv_program *p = calloc(1, sizeof *p);

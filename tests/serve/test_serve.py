@@ -73,6 +73,7 @@ def host_env():
     SIGABRT and turn them into exit status 1, and abort when an allocation
     fails instead of returning NULL. (Harmless in a normal build.)"""
     env = dict(os.environ)
+    env["FERRY_SECRET_PROBE"] = "must-not-reach-workers"
     extra = "handle_segv=0:handle_abort=0:allocator_may_return_null=1"
     env["ASAN_OPTIONS"] = (env["ASAN_OPTIONS"] + ":" + extra
                            if env.get("ASAN_OPTIONS") else extra)
@@ -443,6 +444,14 @@ def main_cases(root):
         expect_failed(x, "output_limit:", "1024")
     case("an output over the flow's limit fails with output_limit:",
          output_limit)
+
+    def environment():
+        x = h.run("env")
+        check(x["status"] == "succeeded", "env: %s %r" % (x["status"],
+                                                        message(x)))
+        check(x.get("output") == {"secret": False, "path": True},
+              "a flow saw the host's environment: %r" % x.get("output"))
+    case("workers do not see the host's environment ($ENV)", environment)
 
     def global_fresh():
         outs = [h.run("global") for _ in range(2)]
