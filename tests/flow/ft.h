@@ -32,6 +32,7 @@ typedef struct ft {
     json_t *logs; /* [{path, level, message}] from on_log */
     char *files[64];
     int nfiles;
+    const void *data; /* the test's own (a table row, say) */
 } ft;
 
 /* A fresh fixture: temp dir, registry with core and tc. */

@@ -323,14 +323,27 @@ static const vcase integration_cases[] = {
      "flows[0].steps[1].input.value", "no step named 'zz'", 5},
 };
 
-static void run_integration_case(void **state) {
-    const vcase *c = *state;
+/* The fixture, with the table row (cmocka's initial state) in t->data;
+ * freed by teardown even when a check fails. */
+static int setup(void **state) {
     ft *t = ft_new();
+    t->data = *state;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state) {
+    ft_free(*state);
+    return 0;
+}
+
+static void run_integration_case(void **state) {
+    ft *t = *state;
+    const vcase *c = t->data;
     const char *file = ft_write(t, "integration.json", c->text);
-    flow_integration *ig = flow_integration_load(file, &t->reg, &t->d);
-    assert_null(ig);
+    t->ig = flow_integration_load(file, &t->reg, &t->d);
+    assert_null(t->ig);
     check_diags(&t->d, file, c);
-    ft_free(t);
 }
 
 /* ---- instances, against one integration ---- */
@@ -392,45 +405,39 @@ static const vcase instance_cases[] = {
 };
 
 static void run_instance_case(void **state) {
-    const vcase *c = *state;
-    ft *t = ft_new();
+    ft *t = *state;
+    const vcase *c = t->data;
     const char *igfile = ft_write(t, "integration.json", INTEGRATION);
-    flow_integration *ig = flow_integration_load(igfile, &t->reg, &t->d);
-    assert_non_null(ig);
+    t->ig = flow_integration_load(igfile, &t->reg, &t->d);
+    assert_non_null(t->ig);
     assert_int_equal(t->d.n, 0);
     const char *file = ft_write(t, "instance.json", c->text);
-    flow_instance *in = flow_instance_load(file, ig, &t->reg, &t->d);
-    assert_null(in);
+    t->in = flow_instance_load(file, t->ig, &t->reg, &t->d);
+    assert_null(t->in);
     check_diags(&t->d, file, c);
-    flow_integration_free(ig);
-    ft_free(t);
 }
 
 /* Without an instance file, a required variable without a default is
  * reported against the integration file, with a hint. */
 static void test_missing_required_config_without_instance(void **state) {
-    (void)state;
-    ft *t = ft_new();
+    ft *t = *state;
     const char *igfile = ft_write(t, "integration.json", INTEGRATION);
-    flow_integration *ig = flow_integration_load(igfile, &t->reg, &t->d);
-    assert_non_null(ig);
-    flow_instance *in = flow_instance_load(NULL, ig, &t->reg, &t->d);
-    assert_null(in);
+    t->ig = flow_integration_load(igfile, &t->reg, &t->d);
+    assert_non_null(t->ig);
+    t->in = flow_instance_load(NULL, t->ig, &t->reg, &t->d);
+    assert_null(t->in);
     assert_int_equal(t->d.n, 1);
     assert_string_equal(t->d.items[0].file, igfile);
     assert_string_equal(t->d.items[0].path, "config");
     ft_assert_contains(t->d.items[0].message,
                        "config variable 'site' is required and has no"
                        " default: give it in an instance file (--instance)");
-    flow_integration_free(ig);
-    ft_free(t);
 }
 
 /* The fixtures above are single errors in otherwise valid files: the valid
  * files themselves load, with defaults filled in. */
 static void test_valid_files_load(void **state) {
-    (void)state;
-    ft *t = ft_new();
+    ft *t = *state;
     ft_load(t, INTEGRATION,
             "{'integration':'t','name':'acme','config':{'site':'HQ'},"
             "'connections':{'target':{'fields':{'key':'k'}}}}");
@@ -468,7 +475,6 @@ static void test_valid_files_load(void **state) {
     assert_int_equal(t->ig->nflows, 2);
     assert_null(flow_find(t->ig, NULL));
     assert_int_equal(flow_find(t->ig, "f")->nsteps, 7);
-    ft_free(t);
 }
 
 /* Diags print as FILE: PATH: message, one per line. */
@@ -511,18 +517,19 @@ int main(void) {
         if (asprintf(&names[n], "integration_%s", integration_cases[i].name) <
             0)
             return 1;
-        tests[n] = (struct CMUnitTest){names[n], run_integration_case, NULL,
-                                       NULL, (void *)&integration_cases[i]};
+        tests[n] = (struct CMUnitTest){names[n], run_integration_case, setup,
+                                       teardown, (void *)&integration_cases[i]};
     }
     for (size_t i = 0; i < nn; i++, n++) {
         if (asprintf(&names[n], "instance_%s", instance_cases[i].name) < 0)
             return 1;
-        tests[n] = (struct CMUnitTest){names[n], run_instance_case, NULL, NULL,
-                                       (void *)&instance_cases[i]};
+        tests[n] = (struct CMUnitTest){names[n], run_instance_case, setup,
+                                       teardown, (void *)&instance_cases[i]};
     }
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(
-        test_missing_required_config_without_instance);
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_valid_files_load);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_missing_required_config_without_instance, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_valid_files_load, setup, teardown);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_diags_print);
     int rc = _cmocka_run_group_tests("flow_validate", tests, n, NULL, NULL);
     for (size_t i = 0; i < ni + nn; i++)
