@@ -46,20 +46,32 @@ void flow_diags_add(flow_diags *d, const char *file, const char *path,
     g->message = msg ? msg : strdup("out of memory");
 }
 
-/* Writes s with control characters escaped as in JSON: a key may hold a
- * newline, and each diag must stay on its line. */
-static void put_one_line(const char *s, FILE *f) {
+char *flow_one_line(const char *s) {
+    size_t n = 1;
+    for (const char *p = s; *p; p++)
+        n += (unsigned char)*p < 0x20 || *p == 0x7f ? 6 : 1;
+    char *out = malloc(n), *o = out;
+    if (!out)
+        return NULL;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '\n')
-            fputs("\\n", f);
+            o += sprintf(o, "\\n");
         else if (c == '\t')
-            fputs("\\t", f);
+            o += sprintf(o, "\\t");
         else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\u%04x", c);
+            o += sprintf(o, "\\u%04x", c);
         else
-            fputc(c, f);
+            *o++ = (char)c;
     }
+    *o = 0;
+    return out;
+}
+
+static void put_one_line(const char *s, FILE *f) {
+    char *line = flow_one_line(s);
+    fputs(line ? line : "?", f);
+    free(line);
 }
 
 void flow_diags_print(const flow_diags *d, FILE *f) {

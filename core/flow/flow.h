@@ -56,7 +56,11 @@ typedef struct flow_diags {
 
 void flow_diags_add(flow_diags *d, const char *file, const char *path,
                     const char *fmt, ...) FERRY_PRINTF(4, 5);
-/* Prints each as "FILE: PATH: message\n". */
+/* s with control characters escaped as in JSON ("\\n", "\\u0001"), so
+ * that a message naming a key that holds a newline stays on one line.
+ * Returns malloc'd text, or NULL out of memory. */
+char *flow_one_line(const char *s);
+/* Prints each as "FILE: PATH: message\n", each part on one line. */
 void flow_diags_print(const flow_diags *d, FILE *f);
 void flow_diags_free(flow_diags *d);
 

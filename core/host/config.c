@@ -83,7 +83,9 @@ static int fail(loader *l, const char *path, const char *fmt, ...) {
                         : asprintf(&e, "%s: %s", path, msg);
         if (n < 0)
             e = NULL;
-        *l->err = e;
+        /* A key may hold a newline: the message stays on one line. */
+        *l->err = e ? flow_one_line(e) : NULL;
+        free(e);
     }
     return -1;
 }
