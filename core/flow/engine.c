@@ -127,6 +127,8 @@ static void record_step(exec *x, step_run *r) {
         if (!r->error_code) {
             out_size = flow_dump_bounded(r->output, max_recorded(x), &out,
                                          &x->sizes);
+            /* One use per output slot holding it: dropped when the slot
+             * is released or overwritten (run_step, run_list). */
             if (out_size > max_recorded(x))
                 flow_size_memo_put(&x->sizes, r->output, out_size);
         }

@@ -262,6 +262,8 @@ typedef struct flow_size_memo {
     struct {
         json_t *v;
         size_t size;
+        unsigned uses; /* puts not yet dropped: one value may be the output
+                          of several live steps (passed on unchanged) */
     } *items;
     size_t n, cap;
 } flow_size_memo;
@@ -269,9 +271,10 @@ typedef struct flow_size_memo {
 /* The length of v's FLOW_JSON_TEXT text, counted without writing it;
  * containers found in memo (may be NULL) are not walked again. */
 size_t flow_text_size(const json_t *v, const flow_size_memo *memo);
-/* Remembers v's size (takes a reference); scalars are not kept. */
+/* Remembers v's size (takes a reference), or counts one more use of it;
+ * scalars are not kept. */
 void flow_size_memo_put(flow_size_memo *m, json_t *v, size_t size);
-/* Forgets v (drops the reference), if it is there. */
+/* Drops one use of v; the last one forgets it (drops the reference). */
 void flow_size_memo_drop(flow_size_memo *m, const json_t *v);
 void flow_size_memo_clear(flow_size_memo *m);
 

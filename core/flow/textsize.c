@@ -104,8 +104,12 @@ size_t flow_text_size(const json_t *v, const flow_size_memo *memo) {
 void flow_size_memo_put(flow_size_memo *m, json_t *v, size_t size) {
     if (!json_is_object(v) && !json_is_array(v))
         return;
-    if (memo_find(m, v))
-        return;
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->items[i].v == v) {
+            m->items[i].uses++;
+            return;
+        }
+    }
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
         void *p = realloc(m->items, cap * sizeof(*m->items));
@@ -116,14 +120,17 @@ void flow_size_memo_put(flow_size_memo *m, json_t *v, size_t size) {
     }
     m->items[m->n].v = json_incref(v);
     m->items[m->n].size = size;
+    m->items[m->n].uses = 1;
     m->n++;
 }
 
 void flow_size_memo_drop(flow_size_memo *m, const json_t *v) {
     for (size_t i = 0; i < m->n; i++) {
         if (m->items[i].v == v) {
-            json_decref(m->items[i].v);
-            m->items[i] = m->items[--m->n];
+            if (--m->items[i].uses == 0) {
+                json_decref(m->items[i].v);
+                m->items[i] = m->items[--m->n];
+            }
             return;
         }
     }

@@ -80,6 +80,10 @@ static void test_memo(void **state) {
     assert_int_equal(flow_text_size(outer, &m), 13);
     flow_size_memo_put(&m, inner, 1000);
     assert_int_equal(flow_text_size(outer, &m), 1006);
+    /* Two uses (the same value output by two steps): one drop keeps it. */
+    flow_size_memo_put(&m, inner, 1000);
+    flow_size_memo_drop(&m, inner);
+    assert_int_equal(flow_text_size(outer, &m), 1006);
     flow_size_memo_drop(&m, inner);
     assert_int_equal(flow_text_size(outer, &m), 13);
     flow_size_memo_put(&m, json_integer(5), 99); /* scalars are not kept */
