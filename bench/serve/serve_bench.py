@@ -385,7 +385,7 @@ def report_load(variant, concurrency, phases, duration):
             "serve.%s.c%d.r%d: offered=%d sent=%s accepted=%s finished=%d "
             "finished_per_s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
             "queue_wait_p99_ms=%.2f run_p50_ms=%.2f run_p99_ms=%.2f "
-            "ack_p99_ms=%s host_cpu_pct=%.0f zygote_cpu_pct=%.0f "
+            "ack_p99_ms=%s send_lag_p99_ms=%s host_cpu_pct=%.0f zygote_cpu_pct=%.0f "
             "workers_cpu_pct=%.0f client_cpu_pct=%.0f host_cpu_us_per_exec=%.0f "
             "zygote_cpu_us_per_exec=%.0f worker_cpu_us_per_exec=%.0f "
             "host_disk_kib_per_exec=%s host_rss_kib=%s drain_s=%s "
@@ -394,7 +394,7 @@ def report_load(variant, concurrency, phases, duration):
                 c["ok"],
                 db["finished"], db["rate"], db["p50"], db["p99"], db["max"],
                 db["wait_p99"], db["run_p50"], db["run_p99"],
-                c["resp_p99_ms"], 100 * ph["host_cpu"] / w,
+                c["resp_p99_ms"], c["lag_p99_ms"], 100 * ph["host_cpu"] / w,
                 100 * ph["zyg_cpu"] / w, 100 * ph["work_cpu"] / w,
                 float(c["cpu_ms"]) / 10 / w, 1e6 * ph["host_cpu"] / n,
                 1e6 * ph["zyg_cpu"] / n, 1e6 * ph["work_cpu"] / n,

@@ -121,9 +121,9 @@ static void record_step(exec *x, step_run *r) {
         status = "cancelled";
     if (x->o->st) {
         char *in = NULL, *out = NULL;
-        size_t in_size =
-            flow_dump_bounded(r->input, max_recorded(x), &in, &x->sizes);
         size_t out_size = 0;
+        /* The output first: an input that holds it (a step that wraps its
+         * input) then finds its size remembered. */
         if (!r->error_code) {
             out_size = flow_dump_bounded(r->output, max_recorded(x), &out,
                                          &x->sizes);
@@ -132,6 +132,8 @@ static void record_step(exec *x, step_run *r) {
             if (out_size > max_recorded(x))
                 flow_size_memo_put(&x->sizes, r->output, out_size);
         }
+        size_t in_size =
+            flow_dump_bounded(r->input, max_recorded(x), &in, &x->sizes);
         store_step s = {
             .execution_id = x->id,
             .seq = r->seq,
