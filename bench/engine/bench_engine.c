@@ -752,6 +752,7 @@ static void workload_value(bench *b, const char *name) {
 typedef struct step_times {
     double quarter_us, convert_us;
     int inner; /* nested step events */
+    store *st; /* committed after each top-level step, as `ferry run` does */
 } step_times;
 
 static void on_step(void *ud, const flow_step_event *ev) {
@@ -760,6 +761,8 @@ static void on_step(void *ud, const flow_step_event *ev) {
         t->inner++;
         return;
     }
+    if (t->st && t->st->vt->tx_commit(t->st) == 0)
+        t->st->vt->tx_begin(t->st);
     if (!strcmp(ev->name, "quarter"))
         t->quarter_us = (double)ev->duration_us;
     else if (!strcmp(ev->name, "convert"))
@@ -815,7 +818,12 @@ static sensor_result sensor_measure(bench *b, const flow_def *f,
     if (bs)
         bstore_open(bs, b->tmpdir);
     o.st = bs ? bs->st : NULL;
+    st.st = o.st;
+    if (o.st)
+        o.st->vt->tx_begin(o.st);
     run_flow(b->sensors_ig, b->sensors_in, f, trigger, &o, NULL, NULL, NULL);
+    if (o.st)
+        o.st->vt->tx_commit(o.st);
     for (int i = 0; i < runs; i++) {
         for (int k = 0; k < 2; k++) {
             if ((k == 0) == (i % 2 == 0)) {
@@ -829,11 +837,16 @@ static sensor_result sensor_measure(bench *b, const flow_def *f,
                 continue;
             }
             memset(&st, 0, sizeof st);
+            st.st = o.st;
             size_t before = heap_in_use();
             heap_reset_peak();
             double inside = 0;
+            if (o.st)
+                o.st->vt->tx_begin(o.st);
             tt[i] = run_flow(b->sensors_ig, b->sensors_in, f, trigger, &o, NULL,
                              &inside, NULL);
+            if (o.st)
+                o.st->vt->tx_commit(o.st);
             if (heap_peak() - before > r.peak)
                 r.peak = heap_peak() - before;
             tq[i] = st.quarter_us;
