@@ -61,17 +61,6 @@ static void deploy_usage(FILE *f) {
         "not be reached or refused, 2 usage or definition error.\n");
 }
 
-static json_t *load_doc(const char *file, flow_diags *d) {
-    json_error_t e;
-    json_t *doc = json_load_file(file, JSON_REJECT_DUPLICATES, &e);
-    if (!doc) {
-        char p[64];
-        snprintf(p, sizeof(p), "line %d column %d", e.line, e.column);
-        flow_diags_add(d, file, e.line > 0 ? p : "$", "invalid JSON: %s",
-                       e.text);
-    }
-    return doc;
-}
 
 /* Prints a 400's diagnostics, naming the local files where the host names
  * the documents ("integration", "instance"). Returns how many. */
@@ -235,8 +224,8 @@ int cli_deploy(int argc, char **argv) {
     if (cli_load_registry(&reg, components, stderr))
         return CLI_USAGE;
     flow_diags d = {0};
-    json_t *ig_doc = load_doc(file, &d);
-    json_t *in_doc = load_doc(instance, &d);
+    json_t *ig_doc = flow_load_json(file, &d);
+    json_t *in_doc = flow_load_json(instance, &d);
     deployment *dp = NULL;
     int status = CLI_USAGE;
     if (ig_doc && in_doc)

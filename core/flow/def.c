@@ -147,7 +147,7 @@ static void check_keys(flow_diags *d, const char *file, const char *path,
     }
 }
 
-static json_t *load_json(const char *file, flow_diags *d) {
+json_t *flow_load_json(const char *file, flow_diags *d) {
     json_error_t e;
     json_t *doc = json_load_file(file, JSON_REJECT_DUPLICATES, &e);
     if (!doc) {
@@ -933,7 +933,7 @@ static flow_integration *integration_build(json_t *doc, const char *file,
 flow_integration *flow_integration_load(const char *file,
                                         const abi_registry *reg,
                                         flow_diags *d) {
-    json_t *doc = load_json(file, d);
+    json_t *doc = flow_load_json(file, d);
     return doc ? integration_build(doc, file, reg, d) : NULL;
 }
 
@@ -1143,7 +1143,7 @@ flow_instance *flow_instance_load(const char *file,
                                   const flow_integration *ig,
                                   const abi_registry *reg, flow_diags *d) {
     json_t *doc = NULL;
-    if (file && !(doc = load_json(file, d)))
+    if (file && !(doc = flow_load_json(file, d)))
         return NULL;
     return instance_build(doc, file != NULL, file, ig, reg, d);
 }

@@ -185,6 +185,11 @@ typedef struct flow_instance {
     json_t *connections; /* name -> {name, type, fields}; owned */
 } flow_instance;
 
+/* Reads a definition file: a JSON object, duplicate keys refused. Returns
+ * a new ref, or NULL with the reason in d ("line 3 column 5: invalid
+ * JSON: ..." or "$: expected a JSON object"). */
+json_t *flow_load_json(const char *file, flow_diags *d);
+
 /* Loads and validates an integration file against the registry. Errors go
  * to d (all of them); returns NULL if there were any. */
 flow_integration *flow_integration_load(const char *file,

@@ -268,6 +268,21 @@ static void read_job_free(read_job *j) {
     free(j);
 }
 
+/* A job answering r; NULL after answering 500 itself. */
+static read_job *read_job_new(http_req *r, const char *id) {
+    read_job *j = calloc(1, sizeof(*j));
+    if (j && id && !(j->id = strdup(id))) {
+        free(j);
+        j = NULL;
+    }
+    if (!j) {
+        http_respond_error(r, 500, "out of memory");
+        return NULL;
+    }
+    j->r = r;
+    return j;
+}
+
 static void list_run(store *st, void *arg) {
     read_job *j = arg;
     j->rc = st->vt->exec_list(st, &j->f, &j->out);
@@ -340,12 +355,9 @@ static int parse_time_us(const char *s, int64_t *out) {
 
 static void h_executions_list(void *ud, http_req *r) {
     host *h = ud;
-    read_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        http_respond_error(r, 500, "out of memory");
+    read_job *j = read_job_new(r, NULL);
+    if (!j)
         return;
-    }
-    j->r = r;
     const char *v;
     if ((v = http_req_query(r, "instance")))
         j->f.instance = j->instance = strdup(v);
@@ -380,14 +392,9 @@ static void h_executions_list(void *ud, http_req *r) {
 
 static void h_execution_get(void *ud, http_req *r) {
     host *h = ud;
-    read_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        http_respond_error(r, 500, "out of memory");
-        return;
-    }
-    j->r = r;
-    j->id = strdup(http_req_param(r, "id"));
-    storeq_push(h->q, get_run, read_done, j);
+    read_job *j = read_job_new(r, http_req_param(r, "id"));
+    if (j)
+        storeq_push(h->q, get_run, read_done, j);
 }
 
 static void h_execution_cancel(void *ud, http_req *r) {
@@ -399,13 +406,9 @@ static void h_execution_cancel(void *ud, http_req *r) {
         return;
     }
     /* Not active here: 404 if unknown, 409 if it already ended. */
-    read_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        http_respond_error(r, 500, "out of memory");
+    read_job *j = read_job_new(r, id);
+    if (!j)
         return;
-    }
-    j->r = r;
-    j->id = strdup(id);
     j->cancel = 1;
     storeq_push(h->q, get_run, read_done, j);
 }

@@ -225,18 +225,6 @@ static char *joinf(const char *a, const char *b, const char *suffix) {
     return s;
 }
 
-/* Parses a file into an object; reports why not in d. */
-static json_t *load_doc(const char *path, flow_diags *d) {
-    json_error_t e;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-    if (!doc) {
-        char p[64];
-        snprintf(p, sizeof(p), "line %d column %d", e.line, e.column);
-        flow_diags_add(d, path, e.line > 0 ? p : "$", "invalid JSON: %s",
-                       e.text);
-    }
-    return doc;
-}
 
 static int64_t mtime_us(const char *path) {
     struct stat sb;
@@ -281,7 +269,7 @@ static seen *integration_for(seen_list *sl, const char *dir, const char *name,
     struct stat sb;
     if (stat(s->path, &sb) && errno == ENOENT)
         return s; /* reported by each instance that names it */
-    s->doc = load_doc(s->path, d);
+    s->doc = flow_load_json(s->path, d);
     if (!s->doc) {
         s->bad = 1;
         return s;
@@ -312,7 +300,7 @@ static int load_instance(deploy_table *t, const char *dir, const char *idir,
     int loaded = 0;
     if (!path || !stem)
         goto out;
-    if (!(doc = load_doc(path, d)))
+    if (!(doc = flow_load_json(path, d)))
         goto out;
     const char *name = json_string_value(json_object_get(doc, "name"));
     if (name && strcmp(name, stem)) {
