@@ -15,12 +15,9 @@
  *   worker  the child runs the real worker (exec_worker_main) on a spawn
  *           request like the host's, streaming its frames to a socketpair,
  *           before it exits: the whole cost of one isolated execution
- *           except the host's side;
- *   churned the same, after this process has handled spawn requests the
- *           way a zygote that has served does (each received as a frame,
- *           parsed, its integration dumped to find it in the cache, then
- *           freed), leaving its heap as fragmented as a zygote's;
- *   mxfast0 the same again after mallopt(M_MXFAST, 0): no fastbins.
+ *           except the host's side. (This zygote has served no spawn
+ *           requests: its heap is not fragmented as a real one's, see
+ *           docs/bench.md.)
  *
  * Built twice: serve_forkcost, linked like the ferry binary, and
  * serve_forkcost_lean (FORKCOST_LEAN), linked with ferry_flow and ferry_exec
@@ -36,7 +33,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -354,38 +350,6 @@ static const char *check_worker(const ctx *c) {
     return status;
 }
 
-/* What a zygote does with each spawn request besides forking (see
- * core/exec/zygote.c): receive it as a frame, parse it, dump its
- * integration to hash it, free it all. Leaves the heap as a zygote's. */
-static void churn(const ctx *c, int n) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-        die("socketpair: %s", strerror(errno));
-    for (int i = 0; i < n; i++) {
-        char id[48];
-        snprintf(id, sizeof(id), "ex_churn%08d", i);
-        json_object_set_new(c->spawn, "exec", json_string(id));
-        if (frame_send(sv[0], c->spawn, -1))
-            die("churn: cannot send a frame");
-        json_t *m = NULL;
-        if (frame_recv(sv[1], &m, NULL))
-            die("churn: cannot receive a frame");
-        char *text = json_dumps(json_object_get(m, "integration"),
-                                JSON_COMPACT | JSON_SORT_KEYS);
-        free(text);
-        /* The zygote's answer ("forked") is built and sent too. */
-        json_t *a = json_pack("{s:s, s:s, s:i}", "op", "forked", "exec", id,
-                              "pid", 1);
-        char *at = json_dumps(a, JSON_COMPACT);
-        free(at);
-        json_decref(a);
-        json_decref(m);
-    }
-    json_object_set_new(c->spawn, "exec", json_string("ex_forkcost"));
-    close(sv[0]);
-    close(sv[1]);
-}
-
 /* ---- definitions ---- */
 
 static json_t *load_json(const char *dir, const char *name) {
@@ -434,12 +398,9 @@ int main(int argc, char **argv) {
         die("components %s: %s", components, err ? err : "?");
 
     ctx c = {.reg = &reg};
-    enum { NSTATES = 5 };
-    result res[NSTATES] = {{.name = "loaded"},
-                           {.name = "zygote"},
-                           {.name = "worker"},
-                           {.name = "churned"},
-                           {.name = "mxfast0"}};
+    enum { NSTATES = 3 };
+    result res[NSTATES] = {
+        {.name = "loaded"}, {.name = "zygote"}, {.name = "worker"}};
     measure(&c, M_EXIT, &t, n, round, &res[0]);
 
     /* The zygote's state: the integration compiled, as its cache holds it,
@@ -482,10 +443,6 @@ int main(int argc, char **argv) {
         "max_recorded", (json_int_t)65536);
     measure(&c, M_WORKER, &t, n, round, &res[2]);
     const char *wstatus = check_worker(&c);
-    churn(&c, 2000);
-    measure(&c, M_WORKER, &t, n, round, &res[3]);
-    mallopt(M_MXFAST, 0);
-    measure(&c, M_WORKER, &t, n, round, &res[4]);
     tiny_stop(&t);
 
     /* ---- report ---- */
@@ -544,12 +501,9 @@ int main(int argc, char **argv) {
         printf("  met: zygote fork median %.1f us (p99 %.1f us)\n",
                sv[1].median, sv[1].p99);
     printf("  CPU of one zygote fork, parent + child: %.0f us; of one whole "
-           "worker: %.0f us, from a churned zygote %.0f us, with no fastbins "
-           "%.0f us\n",
+           "worker: %.0f us\n",
            (double)(res[1].own_cpu + res[1].child_cpu) / 1e3 / (double)res[1].own.n,
-           (double)(res[2].own_cpu + res[2].child_cpu) / 1e3 / (double)res[2].own.n,
-           (double)(res[3].own_cpu + res[3].child_cpu) / 1e3 / (double)res[3].own.n,
-           (double)(res[4].own_cpu + res[4].child_cpu) / 1e3 / (double)res[4].own.n);
+           (double)(res[2].own_cpu + res[2].child_cpu) / 1e3 / (double)res[2].own.n);
 
     printf("\nfork.%s.tiny: median_us=%.1f p99_us=%.1f mean_us=%.1f rss_kib=%lld "
            "maps=%lld\n",

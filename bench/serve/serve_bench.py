@@ -9,11 +9,11 @@ usage: serve_bench.py --build DIR [--duration S] [--rates R,R,...]
                       [PART...]
 PART: forkcost, load, rss (default: all three).
 --variants (load only; default "ferry,lean+mxfast0"): ferry is the host as
-built, run at every --concurrency; the others run at the first one only,
-with serve_ferry_exp, ferry with its zygote changed as docs/bench.md
-proposes (see ferry_exp.c): mxfast0 (no fastbins in the zygote's heap), lean
-(a zygote executable linked with the engine's libraries only), lean+mxfast0
-(both).
+built, run at every --concurrency; the others run at the first one only.
+They are changes joined with "+", as docs/bench.md proposes: mxfast0 (no
+fastbins in the zygote's heap) and lean (a zygote executable linked with
+the engine's libraries only) run serve_ferry_exp (see ferry_exp.c) in
+place of ferry; bindnow sets LD_BIND_NOW=1 (as linking with -z now).
 
 Every host listens on 127.0.0.1 with port 0, in a temporary directory that
 is removed at the end (--keep keeps it); every process started here is
@@ -136,8 +136,14 @@ def loadavg():
 
 # ---- a host ----
 
-VARIANTS = {"ferry": None, "mxfast0": "mxfast0", "lean": "lean",
-            "lean+mxfast0": "lean,mxfast0"}
+# A variant is "ferry" or changes joined with "+": mxfast0 and lean go to
+# serve_ferry_exp (SERVE_BENCH_ZYGOTE), bindnow sets LD_BIND_NOW=1 (what
+# linking with -z now would do: symbols resolved once, in the zygote).
+CHANGES = ("mxfast0", "lean", "bindnow")
+
+
+def valid_variant(v):
+    return v == "ferry" or all(c in CHANGES for c in v.split("+"))
 
 
 class Host:
@@ -156,11 +162,15 @@ class Host:
         self.log = open(os.path.join(self.dir, "host.log"), "w")
         self.env = dict(os.environ)
         self.env.pop("SERVE_BENCH_ZYGOTE", None)
-        if VARIANTS[variant] is None:
-            self.ferry = os.path.join(build, "ferry")
-        else:
+        changes = [] if variant == "ferry" else variant.split("+")
+        zyg = [c for c in changes if c in ("mxfast0", "lean")]
+        if zyg:
             self.ferry = os.path.join(build, "bench", "serve_ferry_exp")
-            self.env["SERVE_BENCH_ZYGOTE"] = VARIANTS[variant]
+            self.env["SERVE_BENCH_ZYGOTE"] = ",".join(zyg)
+        else:
+            self.ferry = os.path.join(build, "ferry")
+        if "bindnow" in changes:
+            self.env["LD_BIND_NOW"] = "1"
         self.proc = None
         self.port = None
         self.zygote = None
@@ -537,8 +547,9 @@ def main():
     concs = [int(x) for x in a.concurrency.split(",") if x]
     variants = [x for x in a.variants.split(",") if x]
     for v in variants:
-        if v not in VARIANTS:
-            ap.error("unknown variant %s (%s)" % (v, ", ".join(VARIANTS)))
+        if not valid_variant(v):
+            ap.error("unknown variant %s (ferry, or %s joined with +)" %
+                     (v, ", ".join(CHANGES)))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

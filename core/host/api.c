@@ -200,15 +200,6 @@ static void on_enqueued(void *ud, const char *id, int status,
                                     "queued"));
 }
 
-static void iso_now(char *buf, size_t n) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + k, n - k, ".%03ldZ", now.tv_nsec / 1000000);
-}
-
 static void h_execution_start(void *ud, http_req *r) {
     host *h = ud;
     const char *name = http_req_param(r, "instance");
@@ -240,7 +231,7 @@ static void h_execution_start(void *ud, http_req *r) {
         }
     }
     char now[40];
-    iso_now(now, sizeof(now));
+    store_format_time(store_now_us(), now, sizeof(now));
     json_t *trigger = json_pack("{s:s, s:o, s:s}", "type", "manual", "body",
                                 input ? input : json_null(), "time", now);
     host_enqueue(h, dp, flow, trigger, on_enqueued, r);

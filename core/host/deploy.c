@@ -183,17 +183,6 @@ size_t deploy_table_count(const deploy_table *t) {
     return t->n;
 }
 
-static json_t *time_json(int64_t us) {
-    time_t s = (time_t)(us / 1000000);
-    struct tm tm;
-    char buf[64];
-    if (!gmtime_r(&s, &tm))
-        return json_null();
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof(buf) - n, ".%03dZ", (int)(us / 1000 % 1000));
-    return json_string(buf);
-}
-
 json_t *deployment_summary(const deployment *dp) {
     json_t *flows = json_array();
     for (size_t i = 0; flows && i < dp->ig->nflows; i++) {
@@ -206,7 +195,7 @@ json_t *deployment_summary(const deployment *dp) {
     return json_pack("{s:s, s:s, s:s?, s:o, s:o}", "instance", dp->instance,
                      "integration", dp->integration, "version",
                      v && *v ? v : NULL, "flows", flows ? flows : json_array(),
-                     "deployed", time_json(dp->deployed_us));
+                     "deployed", store_time_json(dp->deployed_us));
 }
 
 json_t *deploy_table_list(const deploy_table *t) {

@@ -34,12 +34,8 @@ void host_log(host *h, const char *level, json_t *fields, const char *fmt,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     char ts[40];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+    if (!store_format_time(store_now_us(), ts, sizeof(ts)))
+        snprintf(ts, sizeof(ts), "-");
     if (h->cfg->log_json) {
         json_t *line = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level,
                                  "msg", msg);

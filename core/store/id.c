@@ -104,3 +104,26 @@ void store_new_id(const char *prefix, char *buf, size_t buflen) {
     }
     *p = '\0';
 }
+
+char *store_format_time(int64_t us, char *buf, size_t buflen) {
+    int64_t sec = us / 1000000, rem = us % 1000000;
+    if (rem < 0) {
+        sec -= 1;
+        rem += 1000000;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return NULL;
+    size_t n = strftime(buf, buflen, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n == 0)
+        return NULL;
+    snprintf(buf + n, buflen - n, ".%03dZ", (int)(rem / 1000));
+    return buf;
+}
+
+json_t *store_time_json(int64_t us) {
+    char buf[64];
+    return store_format_time(us, buf, sizeof(buf)) ? json_string(buf)
+                                                   : json_null();
+}

@@ -387,26 +387,10 @@ static int sq_state_set(store *base, const char *instance, const char *key,
 /* ---- reading ---- */
 
 /* "2026-11-28T07:00:00.123Z" */
-static json_t *iso_time(int64_t us) {
-    int64_t sec = us / 1000000, rem = us % 1000000;
-    if (rem < 0) {
-        sec -= 1;
-        rem += 1000000;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    char buf[64];
-    if (!gmtime_r(&t, &tm))
-        return json_null();
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(rem / 1000));
-    return json_string(buf);
-}
-
 static json_t *col_time(sqlite3_stmt *st, int i) {
     if (sqlite3_column_type(st, i) == SQLITE_NULL)
         return json_null();
-    return iso_time(sqlite3_column_int64(st, i));
+    return store_time_json(sqlite3_column_int64(st, i));
 }
 
 /* Byte length of the longest valid UTF-8 sequence at p (1-4), or 0. */

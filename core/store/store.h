@@ -136,6 +136,13 @@ void store_new_id(const char *prefix, char *buf, size_t buflen);
 /* Current time in microseconds since the epoch. */
 int64_t store_now_us(void);
 
+/* us as RFC 3339 UTC with milliseconds ("2026-11-28T07:00:00.123Z") into
+ * buf (at least 32 bytes). Returns buf, or NULL if the time cannot be
+ * represented. */
+char *store_format_time(int64_t us, char *buf, size_t buflen);
+/* The same as a JSON string (new ref), or null. */
+json_t *store_time_json(int64_t us);
+
 static inline void store_close(store *s) {
     if (s)
         s->vt->close(s);
