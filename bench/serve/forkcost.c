@@ -10,8 +10,8 @@
  *           linked like the ferry binary (ferry_cli), so it maps the same
  *           libraries as a zygote: libjq, jansson, SQLite, libuv, h2o,
  *           OpenSSL, libcurl and what they pull in;
- *   zygote  the benchmark integration compiled (as the zygote's cache holds
- *           it after the first spawn) and its flow run once in-process;
+ *   zygote  the benchmark integration compiled, as the zygote's cache holds
+ *           it after the first spawn (a zygote never runs a flow itself);
  *   worker  the child runs the real worker (exec_worker_main) on a spawn
  *           request like the host's, streaming its frames to a socketpair,
  *           before it exits: the whole cost of one isolated execution
@@ -403,9 +403,10 @@ int main(int argc, char **argv) {
         {.name = "loaded"}, {.name = "zygote"}, {.name = "worker"}};
     measure(&c, M_EXIT, &t, n, round, &res[0]);
 
-    /* The zygote's state: the integration compiled, as its cache holds it,
-     * and the flow run once here (whatever it initialises lazily is then
-     * initialised in every child, as in a zygote that has served). */
+    /* The zygote's state: the integration compiled, as its cache holds it.
+     * The flow is not run here: a zygote never runs one, so whatever the
+     * engine initialises lazily (symbol bindings among others) is done again
+     * in every worker, here too. */
     json_t *ig_doc = load_json(defs, "bench-serve.integration.json");
     json_t *in_doc = load_json(defs, "bench-serve.instance.json");
     flow_diags d = {0};
@@ -420,11 +421,6 @@ int main(int argc, char **argv) {
     json_t *trigger = json_pack("{s:s, s:{s:i}, s:s}", "type", "manual",
                                 "body", "n", 21, "time",
                                 "2026-01-01T00:00:00.000Z");
-    flow_exec_opts o = {.max_recorded = 65536};
-    flow_result fr;
-    if (flow_execute(ig, in, f, trigger, &o, &fr) || strcmp(fr.status, "succeeded"))
-        die("the benchmark flow does not succeed in-process");
-    flow_result_clear(&fr);
     c.ig = ig;
     measure(&c, M_EXIT, &t, n, round, &res[1]);
 
@@ -444,6 +440,10 @@ int main(int argc, char **argv) {
     measure(&c, M_WORKER, &t, n, round, &res[2]);
     const char *wstatus = check_worker(&c);
     tiny_stop(&t);
+    if (!wstatus || strcmp(wstatus, "succeeded"))
+        printf("serve_forkcost: the worker did not succeed (%s): the worker "
+               "figures are not those of the benchmark flow\n",
+               wstatus ? wstatus : "no end frame");
 
     /* ---- report ---- */
     samples all = {0};
@@ -498,8 +498,9 @@ int main(int argc, char **argv) {
         printf("  TARGET MISSED: zygote fork median %.1f us, target under "
                "%.0f us\n", sv[1].median, TARGET_WORKER_US);
     else
-        printf("  met: zygote fork median %.1f us (p99 %.1f us)\n",
-               sv[1].median, sv[1].p99);
+        printf("  met at the median: zygote fork median %.1f us; p99 %.1f us%s\n",
+               sv[1].median, sv[1].p99,
+               sv[1].p99 >= TARGET_WORKER_US ? " (over at the p99)" : "");
     printf("  CPU of one zygote fork, parent + child: %.0f us; of one whole "
            "worker: %.0f us\n",
            (double)(res[1].own_cpu + res[1].child_cpu) / 1e3 / (double)res[1].own.n,

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 typedef struct http_buf {
     char *p;
     size_t n;
@@ -23,7 +22,6 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     b->p = p;
     return len;
 }
-
 
 int api_request(const char *host, const char *token, const char *path,
                 const json_t *body, api_reply *r) {
@@ -104,8 +102,7 @@ const char *api_error_message(const api_reply *r) {
     return m;
 }
 
-void api_report_failure(const char *cmd, const char *host,
-                        const api_reply *r) {
+void api_report_failure(const char *cmd, const char *host, const api_reply *r) {
     if (r->status == 401 || r->status == 403)
         fprintf(stderr, "ferry %s: %s refused the API token (%ld): %s\n", cmd,
                 host, r->status, api_error_message(r));

@@ -22,8 +22,7 @@ void api_reply_clear(api_reply *r);
  * raw body. Borrowed. */
 const char *api_error_message(const api_reply *r);
 /* Prints why a request failed, naming the command and the host. */
-void api_report_failure(const char *cmd, const char *host,
-                        const api_reply *r);
+void api_report_failure(const char *cmd, const char *host, const api_reply *r);
 /* The host's token: flag, else $FERRY_API_TOKEN; NULL after a message. */
 const char *api_token_or_env(const char *cmd, const char *flag);
 

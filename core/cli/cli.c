@@ -36,8 +36,7 @@ const char *cli_db_path(const char *flag) {
     return flag ? flag : env && *env ? env : "ferry.db";
 }
 
-int cli_load_registry(abi_registry *reg, const char *flag,
-                      FILE *refusals_to) {
+int cli_load_registry(abi_registry *reg, const char *flag, FILE *refusals_to) {
     const char *env = getenv("FERRY_COMPONENTS_DIR");
     int named = flag || (env && *env);
     const char *dir = cli_components_dir(flag);
@@ -104,8 +103,7 @@ static void run_on_step(void *ud, const flow_step_event *ev) {
     fputc('\n', stderr);
 }
 
-static void run_on_log(void *ud, const char *path, int level,
-                       const char *msg) {
+static void run_on_log(void *ud, const char *path, int level, const char *msg) {
     run_ui *ui = ud;
     if (ui->quiet && level < FERRY_LOG_WARN)
         return;
@@ -119,8 +117,10 @@ static json_t *read_input(const char *arg) {
     if (arg[0] == '@') {
         v = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
         if (!v)
-            fprintf(stderr, "ferry: --input %s: invalid JSON at line %d column %d: %s\n",
-                    arg + 1, e.line, e.column, e.text);
+            fprintf(
+                stderr,
+                "ferry: --input %s: invalid JSON at line %d column %d: %s\n",
+                arg + 1, e.line, e.column, e.text);
     } else {
         v = json_loads(arg, JSON_DECODE_ANY, &e);
         if (!v)
@@ -131,17 +131,17 @@ static json_t *read_input(const char *arg) {
 }
 
 static void run_usage(FILE *f) {
-    fprintf(f,
-            "usage: ferry run INTEGRATION.json [--instance INSTANCE.json]\n"
-            "                 [--flow NAME] [--input JSON|@FILE]\n"
-            "                 [--components-dir DIR] [--db PATH]\n"
-            "                 [--max-recorded-bytes N] [--quiet]\n"
-            "\n"
-            "Runs one flow now. Each top-level step is printed on stderr as it\n"
-            "finishes; the final output is printed on stdout as JSON. The\n"
-            "trigger payload is {\"type\": \"manual\", \"body\": INPUT}.\n"
-            "Exit status: 0 succeeded, 1 the execution failed, 2 usage or\n"
-            "definition error.\n");
+    fprintf(
+        f, "usage: ferry run INTEGRATION.json [--instance INSTANCE.json]\n"
+           "                 [--flow NAME] [--input JSON|@FILE]\n"
+           "                 [--components-dir DIR] [--db PATH]\n"
+           "                 [--max-recorded-bytes N] [--quiet]\n"
+           "\n"
+           "Runs one flow now. Each top-level step is printed on stderr as it\n"
+           "finishes; the final output is printed on stdout as JSON. The\n"
+           "trigger payload is {\"type\": \"manual\", \"body\": INPUT}.\n"
+           "Exit status: 0 succeeded, 1 the execution failed, 2 usage or\n"
+           "definition error.\n");
 }
 
 int cli_run(int argc, char **argv) {
@@ -163,12 +163,24 @@ int cli_run(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': instance = optarg; break;
-        case 'f': flow = optarg; break;
-        case 'I': input = optarg; break;
-        case 'c': dir = optarg; break;
-        case 'd': db = optarg; break;
-        case 'q': ui.quiet = 1; break;
+        case 'i':
+            instance = optarg;
+            break;
+        case 'f':
+            flow = optarg;
+            break;
+        case 'I':
+            input = optarg;
+            break;
+        case 'c':
+            dir = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'q':
+            ui.quiet = 1;
+            break;
         case 'm': {
             char *end;
             max_rec = strtol(optarg, &end, 10);
@@ -179,8 +191,12 @@ int cli_run(int argc, char **argv) {
             }
             break;
         }
-        case 'h': run_usage(stdout); return CLI_OK;
-        default: run_usage(stderr); return CLI_USAGE;
+        case 'h':
+            run_usage(stdout);
+            return CLI_OK;
+        default:
+            run_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind + 1 != argc) {
@@ -213,8 +229,9 @@ int cli_run(int argc, char **argv) {
             fprintf(stderr, "ferry run: integration '%s' has no flow '%s'\n",
                     ig->name, flow);
         else
-            fprintf(stderr, "ferry run: integration '%s' has %zu flows; choose "
-                            "one with --flow\n",
+            fprintf(stderr,
+                    "ferry run: integration '%s' has %zu flows; choose "
+                    "one with --flow\n",
                     ig->name, ig->nflows);
         goto out;
     }
@@ -254,7 +271,8 @@ int cli_run(int argc, char **argv) {
         goto out;
     }
     if (!strcmp(res.status, "succeeded")) {
-        json_dumpf(res.output, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        json_dumpf(res.output, stdout,
+                   JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         fputc('\n', stdout);
         if (!ui.quiet)
             fprintf(stderr, "execution %s succeeded\n", res.id);
@@ -281,13 +299,14 @@ out:
 /* ---- validate ---- */
 
 static void validate_usage(FILE *f) {
-    fprintf(f,
-            "usage: ferry validate FILE... [--components-dir DIR]\n"
-            "\n"
-            "Checks integration files (those with \"flows\") and instance files\n"
-            "(those with \"integration\"); an instance is checked against the\n"
-            "integration of that name among the FILEs. Every error is printed\n"
-            "as FILE: PATH: message. Exit status 0 if all are valid, else 2.\n");
+    fprintf(
+        f,
+        "usage: ferry validate FILE... [--components-dir DIR]\n"
+        "\n"
+        "Checks integration files (those with \"flows\") and instance files\n"
+        "(those with \"integration\"); an instance is checked against the\n"
+        "integration of that name among the FILEs. Every error is printed\n"
+        "as FILE: PATH: message. Exit status 0 if all are valid, else 2.\n");
 }
 
 int cli_validate(int argc, char **argv) {
@@ -300,9 +319,15 @@ int cli_validate(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': dir = optarg; break;
-        case 'h': validate_usage(stdout); return CLI_OK;
-        default: validate_usage(stderr); return CLI_USAGE;
+        case 'c':
+            dir = optarg;
+            break;
+        case 'h':
+            validate_usage(stdout);
+            return CLI_OK;
+        default:
+            validate_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind >= argc) {

@@ -14,14 +14,14 @@
 /* Dispatches argv[1] to a command. */
 int cli_main(int argc, char **argv);
 
-int cli_run(int argc, char **argv);         /* ferry run */
-int cli_validate(int argc, char **argv);    /* ferry validate */
-int cli_components(int argc, char **argv);  /* ferry components list|describe */
-int cli_executions(int argc, char **argv);  /* ferry executions list|show */
-int cli_serve(int argc, char **argv);       /* ferry serve */
-int cli_zygote(int argc, char **argv);      /* ferry zygote (internal) */
-int cli_deploy(int argc, char **argv);      /* ferry deploy */
-int cli_instances(int argc, char **argv);   /* ferry instances list */
+int cli_run(int argc, char **argv);        /* ferry run */
+int cli_validate(int argc, char **argv);   /* ferry validate */
+int cli_components(int argc, char **argv); /* ferry components list|describe */
+int cli_executions(int argc, char **argv); /* ferry executions list|show */
+int cli_serve(int argc, char **argv);      /* ferry serve */
+int cli_zygote(int argc, char **argv);     /* ferry zygote (internal) */
+int cli_deploy(int argc, char **argv);     /* ferry deploy */
+int cli_instances(int argc, char **argv);  /* ferry instances list */
 
 /* The components directory: flag if non-NULL, else $FERRY_COMPONENTS_DIR,
  * else "build/components". Returns a borrowed string. */

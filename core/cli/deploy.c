@@ -3,9 +3,9 @@
  * directory (what a host loads at start and on SIGHUP), or against a
  * running host's API with --host.
  */
+#include "host/deploy.h"
 #include "api_client.h"
 #include "cli/cli.h"
-#include "host/deploy.h"
 #include "host/host.h"
 
 #include <getopt.h>
@@ -18,8 +18,6 @@ static const char *env(const char *name) {
     const char *v = getenv(name);
     return v && *v ? v : NULL;
 }
-
-
 
 /* ---- ferry deploy ---- */
 
@@ -60,7 +58,6 @@ static void deploy_usage(FILE *f) {
         "0 deployed, 1 the directory could not be written or the host could\n"
         "not be reached or refused, 2 usage or definition error.\n");
 }
-
 
 /* Prints a 400's diagnostics, naming the local files where the host names
  * the documents ("integration", "instance"). Returns how many. */

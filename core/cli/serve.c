@@ -1,7 +1,7 @@
 /* `ferry serve` and the internal `ferry zygote`. */
 #include "cli/cli.h"
-#include "host/config.h"
 #include "exec/exec.h"
+#include "host/config.h"
 #include "host/host.h"
 
 #include <getopt.h>
@@ -10,19 +10,20 @@
 #include <string.h>
 
 static void serve_usage(FILE *f) {
-    fprintf(f,
-            "usage: ferry serve [--config FILE] [--listen ADDR:PORT] [--db PATH]\n"
-            "                   [--components-dir DIR] [--deployments DIR]\n"
-            "                   [--api-token TOKEN]... [--log-format text|json]\n"
-            "                   [--port-file FILE]\n"
-            "\n"
-            "Runs the host: the HTTP API, the deployed instances, and every\n"
-            "execution in its own worker process. Settings come from the\n"
-            "defaults, then the config file, then FERRY_* variables, then the\n"
-            "flags. With no settings at all it listens on 127.0.0.1:8080 with\n"
-            "ferry.db, build/components and deployments/ in the working\n"
-            "directory. --port-file writes the bound port (useful with port 0).\n"
-            "SIGTERM stops it gracefully; SIGHUP reloads the deployments.\n");
+    fprintf(
+        f,
+        "usage: ferry serve [--config FILE] [--listen ADDR:PORT] [--db PATH]\n"
+        "                   [--components-dir DIR] [--deployments DIR]\n"
+        "                   [--api-token TOKEN]... [--log-format text|json]\n"
+        "                   [--port-file FILE]\n"
+        "\n"
+        "Runs the host: the HTTP API, the deployed instances, and every\n"
+        "execution in its own worker process. Settings come from the\n"
+        "defaults, then the config file, then FERRY_* variables, then the\n"
+        "flags. With no settings at all it listens on 127.0.0.1:8080 with\n"
+        "ferry.db, build/components and deployments/ in the working\n"
+        "directory. --port-file writes the bound port (useful with port 0).\n"
+        "SIGTERM stops it gracefully; SIGHUP reloads the deployments.\n");
 }
 
 static int set_str(char **slot, const char *v) {
@@ -91,10 +92,18 @@ int cli_serve(int argc, char **argv) {
             cfg.port = port;
             break;
         }
-        case 'd': set_str(&cfg.db, optarg); break;
-        case 'c': set_str(&cfg.components_dir, optarg); break;
-        case 'D': set_str(&cfg.deployments_dir, optarg); break;
-        case 'p': set_str(&cfg.port_file, optarg); break;
+        case 'd':
+            set_str(&cfg.db, optarg);
+            break;
+        case 'c':
+            set_str(&cfg.components_dir, optarg);
+            break;
+        case 'D':
+            set_str(&cfg.deployments_dir, optarg);
+            break;
+        case 'p':
+            set_str(&cfg.port_file, optarg);
+            break;
         case 't': {
             char **t = realloc(cfg.api_tokens,
                                (cfg.ntokens + 1) * sizeof(*cfg.api_tokens));
@@ -112,7 +121,8 @@ int cli_serve(int argc, char **argv) {
             }
             cfg.log_json = !strcmp(optarg, "json");
             break;
-        default: break;
+        default:
+            break;
         }
     }
     status = host_serve(&cfg) ? CLI_FAILED : CLI_OK;

@@ -171,8 +171,8 @@ int frame_decoder_feed(frame_decoder *d, const char *data, size_t n,
     size_t off = 0;
     while (d->len - off >= 4) {
         const unsigned char *h = (const unsigned char *)d->buf + off;
-        size_t flen = (size_t)h[0] << 24 | (size_t)h[1] << 16 |
-                      (size_t)h[2] << 8 | h[3];
+        size_t flen =
+            (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
         if (flen > EXEC_FRAME_MAX)
             return FERRY_EPROTO;
         if (d->len - off - 4 < flen)

@@ -47,11 +47,10 @@ static int ss_exec_end(store *s, const store_exec_end *e) {
     return send_msg(
         s, json_pack("{s:s, s:s, s:I, s:o, s:I, s:i, s:o, s:o}", "ev", "end",
                      "status", e->status, "ended_us", (json_int_t)e->ended_us,
-                     "output_json", text_or_null(e->output_json),
-                     "output_size", (json_int_t)e->output_size, "error_code",
-                     e->error_code, "error_message",
-                     text_or_null(e->error_message), "error_step",
-                     text_or_null(e->error_step)));
+                     "output_json", text_or_null(e->output_json), "output_size",
+                     (json_int_t)e->output_size, "error_code", e->error_code,
+                     "error_message", text_or_null(e->error_message),
+                     "error_step", text_or_null(e->error_step)));
 }
 
 static int ss_step_begin(store *s, const char *execution_id, int seq,
@@ -70,9 +69,9 @@ static int ss_step_record(store *s, const store_step *st) {
         text_or_null(st->name), "kind", text_or_null(st->kind), "action",
         text_or_null(st->action), "status", text_or_null(st->status),
         "started_us", (json_int_t)st->started_us, "duration_us",
-        (json_int_t)st->duration_us, "input_json",
-        text_or_null(st->input_json), "input_size", (json_int_t)st->input_size,
-        "output_json", text_or_null(st->output_json), "output_size",
+        (json_int_t)st->duration_us, "input_json", text_or_null(st->input_json),
+        "input_size", (json_int_t)st->input_size, "output_json",
+        text_or_null(st->output_json), "output_size",
         (json_int_t)st->output_size, "error_code", st->error_code,
         "error_message", text_or_null(st->error_message), "retryable",
         st->retryable);
@@ -80,12 +79,12 @@ static int ss_step_record(store *s, const store_step *st) {
 }
 
 static int ss_log_append(store *s, const store_log *l) {
-    return send_msg(
-        s, json_pack("{s:s, s:i, s:o, s:I, s:i, s:o, s:o}", "ev", "log",
-                     "step_seq", l->step_seq, "step_path",
-                     text_or_null(l->step_path), "ts_us", (json_int_t)l->ts_us,
-                     "level", l->level, "message", text_or_null(l->message),
-                     "fields_json", text_or_null(l->fields_json)));
+    return send_msg(s, json_pack("{s:s, s:i, s:o, s:I, s:i, s:o, s:o}", "ev",
+                                 "log", "step_seq", l->step_seq, "step_path",
+                                 text_or_null(l->step_path), "ts_us",
+                                 (json_int_t)l->ts_us, "level", l->level,
+                                 "message", text_or_null(l->message),
+                                 "fields_json", text_or_null(l->fields_json)));
 }
 
 /* Sends a request and waits for the host's answer. */
@@ -96,8 +95,7 @@ static int ask(store *s, json_t *req, json_t **answer) {
         return rc;
     rc = frame_recv(ss->sock, answer, NULL);
     if (rc) {
-        snprintf(s->errmsg, sizeof(s->errmsg),
-                 "no answer from the host: %s",
+        snprintf(s->errmsg, sizeof(s->errmsg), "no answer from the host: %s",
                  rc == 1 ? "it closed the connection" : ferry_strerror(rc));
         return rc == 1 ? FERRY_EUNAVAIL : rc;
     }

@@ -45,10 +45,10 @@ static void *worker_malloc(size_t n) {
 }
 
 static void send_failure(int sock, const char *message) {
-    json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s}", "ev", "end", "status",
-                          "failed", "ended_us", (json_int_t)store_now_us(),
-                          "error_code", FERRY_ECONFIG, "error_message",
-                          message);
+    json_t *m =
+        json_pack("{s:s, s:s, s:I, s:i, s:s}", "ev", "end", "status", "failed",
+                  "ended_us", (json_int_t)store_now_us(), "error_code",
+                  FERRY_ECONFIG, "error_message", message);
     frame_send(sock, m, -1);
     json_decref(m);
 }
@@ -70,20 +70,21 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
     if (!ig)
         ig = own = flow_integration_from_json(
             json_object_get(spawn, "integration"),
-            json_string_value(json_object_get(spawn, "integration_file")),
-            reg, &d);
+            json_string_value(json_object_get(spawn, "integration_file")), reg,
+            &d);
     flow_instance *in = NULL;
     if (ig)
-        in = flow_instance_from_json(json_object_get(spawn, "instance"),
-                                     json_string_value(json_object_get(
-                                         spawn, "instance_file")),
-                                     ig, reg, &d);
+        in = flow_instance_from_json(
+            json_object_get(spawn, "instance"),
+            json_string_value(json_object_get(spawn, "instance_file")), ig, reg,
+            &d);
     const flow_def *f = ig && flow ? flow_find(ig, flow) : NULL;
     int status = 0;
     if (d.n || !f) {
         char msg[1024];
         if (d.n)
-            snprintf(msg, sizeof(msg), "definition rejected in the worker: %s: %s",
+            snprintf(msg, sizeof(msg),
+                     "definition rejected in the worker: %s: %s",
                      d.items[0].path, d.items[0].message);
         else
             snprintf(msg, sizeof(msg), "no flow '%s'", flow ? flow : "?");

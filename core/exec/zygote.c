@@ -70,8 +70,8 @@ static const flow_integration *cached_integration(const abi_registry *reg,
     }
     flow_diags d = {0};
     flow_integration *ig = flow_integration_from_json(
-        doc, json_string_value(json_object_get(spawn, "integration_file")),
-        reg, &d);
+        doc, json_string_value(json_object_get(spawn, "integration_file")), reg,
+        &d);
     flow_diags_free(&d);
     if (!ig)
         return NULL;
@@ -125,7 +125,8 @@ static void apply_limits(const json_t *limits) {
     }
 }
 
-static void send_exited(int ctl, child *c, int status, const struct rusage *ru) {
+static void send_exited(int ctl, child *c, int status,
+                        const struct rusage *ru) {
     json_t *m = json_pack("{s:s, s:s, s:i, s:I}", "op", "exited", "exec",
                           c->exec, "pid", (int)c->pid, "max_rss_bytes",
                           (json_int_t)ru->ru_maxrss * 1024);
@@ -162,12 +163,12 @@ static void reap(int ctl, child *children, size_t *nchildren) {
 static json_t *describe_registry(const abi_registry *reg, pid_t pid) {
     json_t *names = json_array(), *refused = json_array();
     for (size_t i = 0; i < reg->ncomponents; i++)
-        json_array_append_new(names, json_string(reg->components[i].desc->name));
+        json_array_append_new(names,
+                              json_string(reg->components[i].desc->name));
     for (size_t i = 0; i < reg->nrefused; i++)
-        json_array_append_new(refused,
-                              json_pack("{s:s, s:s}", "path",
-                                        reg->refused[i].path, "reason",
-                                        reg->refused[i].reason));
+        json_array_append_new(refused, json_pack("{s:s, s:s}", "path",
+                                                 reg->refused[i].path, "reason",
+                                                 reg->refused[i].reason));
     return json_pack("{s:s, s:i, s:o, s:o}", "op", "ready", "pid", (int)pid,
                      "components", names, "refused", refused);
 }
@@ -177,9 +178,9 @@ static json_t *describe_registry(const abi_registry *reg, pid_t pid) {
  * they are compiled, which happens here. Kept: what locale, time and
  * temporary files need, and the sanitizer settings of a test build. */
 static void scrub_environment(void) {
-    static const char *const keep[] = {"PATH",   "TZ",           "LANG",
-                                       "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS",
-                                       "LSAN_OPTIONS", NULL};
+    static const char *const keep[] = {
+        "PATH",          "TZ",           "LANG", "TMPDIR", "ASAN_OPTIONS",
+        "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
     const char *vals[sizeof(keep) / sizeof(keep[0])];
     char *copies[sizeof(keep) / sizeof(keep[0])];
     for (int i = 0; keep[i]; i++) {

@@ -42,7 +42,7 @@ static int core_set(ferry_ctx *ctx, const json_t *input) {
 
 static int error_by_name(const char *name) {
 #define CORE_ERR_MATCH(n, value, msg)                                          \
-    if (!strcmp(name, #n) || !strcmp(name, "FERRY_E" #n))                     \
+    if (!strcmp(name, #n) || !strcmp(name, "FERRY_E" #n))                      \
         return value;
     FERRY_ERRNO_MAP(CORE_ERR_MATCH)
 #undef CORE_ERR_MATCH
@@ -58,9 +58,8 @@ static int core_fail(ferry_ctx *ctx, const json_t *input) {
                               "unknown error code '%s' (expected a name such "
                               "as FAILED, REMOTE or TIMEOUT)",
                               code);
-    return api->set_error(ctx, err,
-                          json_is_true(json_object_get(input, "retryable")),
-                          "%s", msg);
+    return api->set_error(
+        ctx, err, json_is_true(json_object_get(input, "retryable")), "%s", msg);
 }
 
 static const ferry_input log_inputs[] = {

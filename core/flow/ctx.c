@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdint.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +29,12 @@ struct ferry_blob_reader {
     size_t off;
 };
 
-static void *api_alloc(size_t n) { return malloc(n ? n : 1); }
-static void api_free(void *p) { free(p); }
+static void *api_alloc(size_t n) {
+    return malloc(n ? n : 1);
+}
+static void api_free(void *p) {
+    free(p);
+}
 
 static void api_logv(ferry_ctx *ctx, ferry_log_level level, json_t *fields,
                      const char *fmt, va_list ap) {
@@ -102,8 +106,8 @@ static ferry_blob_writer *api_blob_create(ferry_ctx *ctx,
         return NULL;
     w->x = ctx->x;
     w->fd = open_tmp(tmp_dir(ctx->x));
-    w->content_type = strdup(content_type ? content_type
-                                          : "application/octet-stream");
+    w->content_type =
+        strdup(content_type ? content_type : "application/octet-stream");
     if (w->fd < 0 || !w->content_type) {
         if (w->fd >= 0)
             close(w->fd);
@@ -157,9 +161,9 @@ static json_t *api_blob_finish(ferry_blob_writer *w) {
     b->fd = w->fd;
     b->size = w->size;
     b->content_type = w->content_type;
-    json_t *ref = json_pack("{s:s, s:I, s:s}", "$blob", b->id, "size",
-                            (json_int_t)b->size, "content_type",
-                            b->content_type);
+    json_t *ref =
+        json_pack("{s:s, s:I, s:s}", "$blob", b->id, "size",
+                  (json_int_t)b->size, "content_type", b->content_type);
     if (!ref)
         goto fail;
     x->nblobs++;
@@ -218,7 +222,9 @@ static long api_blob_read(ferry_blob_reader *r, void *buf, size_t len) {
     }
 }
 
-static void api_blob_close(ferry_blob_reader *r) { free(r); }
+static void api_blob_close(ferry_blob_reader *r) {
+    free(r);
+}
 
 static int api_blob_data(ferry_ctx *ctx, const json_t *ref, const void **data,
                          size_t *len) {
@@ -342,4 +348,6 @@ static const ferry_api host_api = {
     .info = api_info,
 };
 
-const ferry_api *flow_host_api(void) { return &host_api; }
+const ferry_api *flow_host_api(void) {
+    return &host_api;
+}

@@ -123,8 +123,7 @@ static int is_name(const char *s) {
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-              *s == '.'))
+              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
             return 0;
     return 1;
 }
@@ -212,14 +211,14 @@ static int lookup_step_cb(void *ud, const char *name, char *why, size_t n) {
             return i;
         if (c->steps[i].state == VIS_RUNNING)
             pathf(why, n,
-                     "cycle: step '%s' refers to its own output (it is not "
-                     "finished when this runs)",
-                     name);
+                  "cycle: step '%s' refers to its own output (it is not "
+                  "finished when this runs)",
+                  name);
         else
             pathf(why, n,
-                     "step '%s' does not come before this step; a step can "
-                     "only use the output of earlier steps in its flow",
-                     name);
+                  "step '%s' does not come before this step; a step can "
+                  "only use the output of earlier steps in its flow",
+                  name);
         return -1;
     }
     pathf(why, n, "no step named '%s' in this flow", name);
@@ -260,8 +259,7 @@ static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
 static void input_names(const ferry_action *a, char *buf, size_t n) {
     size_t used = 0;
     buf[0] = 0;
-    for (const ferry_input *in = a->inputs; in && in->name && used < n;
-         in++) {
+    for (const ferry_input *in = a->inputs; in && in->name && used < n; in++) {
         pathf(buf + used, n - used, "%s%s", used ? ", " : "", in->name);
         used += strlen(buf + used);
     }
@@ -271,7 +269,7 @@ static void input_names(const ferry_action *a, char *buf, size_t n) {
 
 static void compile_action(compiler *c, flow_step *st, const json_t *js,
                            const char *path) {
-    static const char *const keys[] = {"name",       "action", "input",
+    static const char *const keys[] = {"name",       "action",      "input",
                                        "connection", "description", NULL};
     char p[1024];
     check_keys(c->d, c->file, path, js, keys, "an action step");
@@ -358,7 +356,8 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
         pathf(pk, sizeof(pk), "%s.%s", p, in->name);
         if (!v) {
             if (in->default_json) {
-                json_t *dv = json_loads(in->default_json, JSON_DECODE_ANY, NULL);
+                json_t *dv =
+                    json_loads(in->default_json, JSON_DECODE_ANY, NULL);
                 if (dv)
                     tmpl_object_set(st->input, in->name, tmpl_from_value(dv));
                 json_decref(dv);
@@ -385,16 +384,14 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
                            strchr("aeiou", in->type[0]) ? "an" : "a", in->type,
                            abi_json_type_name(cv));
             ok = 0;
-        } else if (!cv && !tmpl_is_whole_ref(t) &&
-                   json_is_string(v) && strcmp(in->type, "string") &&
-                   strcmp(in->type, "any")) {
+        } else if (!cv && !tmpl_is_whole_ref(t) && json_is_string(v) &&
+                   strcmp(in->type, "string") && strcmp(in->type, "any")) {
             flow_diags_add(c->d, c->file, pk,
                            "input '%s' of action '%s' must be %s %s, but text "
                            "with references always makes a string (use a "
                            "whole-value reference \"{{ ... }}\")",
                            in->name, a->id,
-                           strchr("aeiou", in->type[0]) ? "an" : "a",
-                           in->type);
+                           strchr("aeiou", in->type[0]) ? "an" : "a", in->type);
             ok = 0;
         }
         tmpl_object_set(st->input, in->name, t);
@@ -404,8 +401,8 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
 
 static void compile_jq(compiler *c, flow_step *st, const json_t *js,
                        const char *path) {
-    static const char *const keys[] = {"name", "jq", "input", "collect",
-                                       "description", NULL};
+    static const char *const keys[] = {"name",    "jq",          "input",
+                                       "collect", "description", NULL};
     char p[1024];
     check_keys(c->d, c->file, path, js, keys, "a jq step");
     json_t *prog = json_object_get(js, "jq");
@@ -434,8 +431,8 @@ static void compile_jq(compiler *c, flow_step *st, const json_t *js,
 }
 
 static int reserved_root(const char *s) {
-    static const char *const r[] = {"trigger", "config", "steps",
-                                    "connections", "item", "index", NULL};
+    static const char *const r[] = {"trigger", "config", "steps", "connections",
+                                    "item",    "index",  NULL};
     for (int i = 0; r[i]; i++)
         if (!strcmp(s, r[i]))
             return 1;
@@ -444,8 +441,8 @@ static int reserved_root(const char *s) {
 
 static void compile_for_each(compiler *c, flow_step *st, const json_t *js,
                              const char *path) {
-    static const char *const keys[] = {"name", "for_each", "as", "steps",
-                                       "description", NULL};
+    static const char *const keys[] = {"name",  "for_each",    "as",
+                                       "steps", "description", NULL};
     char p[1024];
     check_keys(c->d, c->file, path, js, keys, "a for_each step");
     json_t *over = json_object_get(js, "for_each");
@@ -480,8 +477,8 @@ static void compile_for_each(compiler *c, flow_step *st, const json_t *js,
 
 static void compile_branch(compiler *c, flow_step *st, const json_t *js,
                            const char *path) {
-    static const char *const keys[] = {"name", "branch", "else",
-                                       "description", NULL};
+    static const char *const keys[] = {"name", "branch", "else", "description",
+                                       NULL};
     static const char *const case_keys[] = {"when", "steps", "description",
                                             NULL};
     char p[1024];
@@ -546,12 +543,12 @@ static void number_steps(compiler *c, const json_t *arr, const char *path) {
                     break;
                 }
             }
-            step_info *s = realloc(c->steps, sizeof(*s) * (size_t)(c->nsteps + 1));
+            step_info *s =
+                realloc(c->steps, sizeof(*s) * (size_t)(c->nsteps + 1));
             if (!s)
                 return;
             c->steps = s;
-            c->steps[c->nsteps++] =
-                (step_info){name, NULL, 0, -1, VIS_UNSEEN};
+            c->steps[c->nsteps++] = (step_info){name, NULL, 0, -1, VIS_UNSEEN};
         }
         char sub[1100];
         pathf(sub, sizeof(sub), "%s.steps", p);
@@ -629,10 +626,9 @@ static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
                 first_id = st->id;
         }
 
-        int kinds = !!json_object_get(js, "action") +
-                    !!json_object_get(js, "jq") +
-                    !!json_object_get(js, "for_each") +
-                    !!json_object_get(js, "branch");
+        int kinds =
+            !!json_object_get(js, "action") + !!json_object_get(js, "jq") +
+            !!json_object_get(js, "for_each") + !!json_object_get(js, "branch");
         if (kinds != 1) {
             flow_diags_add(c->d, c->file, p,
                            kinds ? "a step has exactly one of \"action\", "
@@ -742,8 +738,8 @@ void flow_integration_free(flow_integration *ig) {
 
 static void check_config_decl(flow_diags *d, const char *file,
                               const json_t *cfg) {
-    static const char *const keys[] = {"type", "default", "required",
-                                       "description", "label", NULL};
+    static const char *const keys[] = {"type",        "default", "required",
+                                       "description", "label",   NULL};
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)cfg, name, v) {
@@ -761,7 +757,8 @@ static void check_config_decl(flow_diags *d, const char *file,
         json_t *type = json_object_get(v, "type");
         char pt[1100];
         pathf(pt, sizeof(pt), "%s.type", p);
-        if (!json_is_string(type) || !value_type_known(json_string_value(type))) {
+        if (!json_is_string(type) ||
+            !value_type_known(json_string_value(type))) {
             flow_diags_add(d, file, pt,
                            "expected one of string, integer, number, boolean, "
                            "object, array, any");
@@ -872,8 +869,7 @@ static void check_limits(flow_diags *d, const char *file, const char *fpath,
 
 /* "concurrency": {"mode": "throttled", "max": 2} */
 static void check_concurrency(flow_diags *d, const char *file,
-                              const char *fpath, const json_t *c,
-                              flow_def *f) {
+                              const char *fpath, const json_t *c, flow_def *f) {
     static const char *const keys[] = {"mode", "max", NULL};
     static const char *const modes[] = {"parallel", "throttled", "sequential",
                                         "singleton", NULL};
@@ -950,12 +946,11 @@ flow_integration *flow_integration_from_json(const json_t *doc,
 static flow_integration *integration_build(json_t *doc, const char *file,
                                            const abi_registry *reg,
                                            flow_diags *d) {
-    static const char *const keys[] = {"name",        "version",
-                                       "description", "config",
-                                       "connections", "flows",
-                                       "label",       NULL};
+    static const char *const keys[] = {"name",   "version",     "description",
+                                       "config", "connections", "flows",
+                                       "label",  NULL};
     static const char *const flow_keys[] = {
-        "name",  "trigger",     "steps", "description",
+        "name",  "trigger",     "steps",  "description",
         "label", "concurrency", "limits", NULL};
     static const char *const triggers[] = {"manual", "schedule", "webhook",
                                            "poll", NULL};
@@ -981,7 +976,9 @@ static flow_integration *integration_build(json_t *doc, const char *file,
     json_t *version = json_object_get(doc, "version");
     if (version && !json_is_string(version))
         flow_diags_add(d, file, "version", "expected a version string");
-    ig->version = strdup(version ? json_string_value(version) ? json_string_value(version) : "" : "");
+    ig->version = strdup(
+        version ? json_string_value(version) ? json_string_value(version) : ""
+                : "");
 
     json_t *cfg = json_object_get(doc, "config");
     if (cfg && !json_is_object(cfg))
@@ -1051,7 +1048,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
                                "poll");
             }
         }
-        f->trigger = trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");
+        f->trigger =
+            trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");
         check_limits(d, file, p, json_object_get(jf, "limits"), f);
         check_concurrency(d, file, p, json_object_get(jf, "concurrency"), f);
 
@@ -1113,8 +1111,8 @@ static void check_fields(flow_diags *d, const char *file, const char *path,
         char p[1024];
         pathf(p, sizeof(p), "%s.%s", path, k);
         if (!f || !f->name)
-            flow_diags_add(d, file, p,
-                           "connection type '%s' has no field '%s'", ct->id, k);
+            flow_diags_add(d, file, p, "connection type '%s' has no field '%s'",
+                           ct->id, k);
         else if (!abi_type_matches(f->type, v))
             flow_diags_add(d, file, p, "field '%s' must be %s, got %s", k,
                            f->type, abi_json_type_name(v));
@@ -1139,8 +1137,7 @@ static flow_instance *instance_build(json_t *doc, int given, const char *file,
                                      const flow_integration *ig,
                                      const abi_registry *reg, flow_diags *d);
 
-flow_instance *flow_instance_load(const char *file,
-                                  const flow_integration *ig,
+flow_instance *flow_instance_load(const char *file, const flow_integration *ig,
                                   const abi_registry *reg, flow_diags *d) {
     json_t *doc = NULL;
     if (file && !(doc = flow_load_json(file, d)))
@@ -1150,8 +1147,7 @@ flow_instance *flow_instance_load(const char *file,
 
 flow_instance *flow_instance_from_json(const json_t *doc, const char *label,
                                        const flow_integration *ig,
-                                       const abi_registry *reg,
-                                       flow_diags *d) {
+                                       const abi_registry *reg, flow_diags *d) {
     const char *file = label ? label : "instance";
     json_t *own = NULL;
     if (doc && !(own = doc_object(doc, file, d)))
@@ -1163,7 +1159,7 @@ flow_instance *flow_instance_from_json(const json_t *doc, const char *label,
 static flow_instance *instance_build(json_t *doc, int given, const char *file,
                                      const flow_integration *ig,
                                      const abi_registry *reg, flow_diags *d) {
-    static const char *const keys[] = {"integration", "name", "config",
+    static const char *const keys[] = {"integration", "name",        "config",
                                        "connections", "description", NULL};
     size_t before = d->n;
     if (!given)
@@ -1178,7 +1174,8 @@ static flow_instance *instance_build(json_t *doc, int given, const char *file,
     if (doc) {
         in->file = strdup(file);
         check_keys(d, file, "", doc, keys, "an instance");
-        const char *iname = json_string_value(json_object_get(doc, "integration"));
+        const char *iname =
+            json_string_value(json_object_get(doc, "integration"));
         if (!iname)
             flow_diags_add(d, file, "integration",
                            "missing: the name of the integration this "
@@ -1252,7 +1249,8 @@ static flow_instance *instance_build(json_t *doc, int given, const char *file,
     }
     if (conns) {
         json_object_foreach(conns, k, v) {
-            json_t *decl = ig->conn_decl ? json_object_get(ig->conn_decl, k) : NULL;
+            json_t *decl =
+                ig->conn_decl ? json_object_get(ig->conn_decl, k) : NULL;
             char p[1024];
             pathf(p, sizeof(p), "connections.%s", k);
             if (!decl) {

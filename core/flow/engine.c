@@ -125,8 +125,8 @@ static void record_step(exec *x, step_run *r) {
         /* The output first: an input that holds it (a step that wraps its
          * input) then finds its size remembered. */
         if (!r->error_code) {
-            out_size = flow_dump_bounded(r->output, max_recorded(x), &out,
-                                         &x->sizes);
+            out_size =
+                flow_dump_bounded(r->output, max_recorded(x), &out, &x->sizes);
             /* One use per output slot holding it: dropped when the slot
              * is released or overwritten (run_step, run_list). */
             if (out_size > max_recorded(x))
@@ -231,7 +231,9 @@ static int truthy(const json_t *v) {
     }
 }
 
-static int cancelled(const exec *x) { return x->o->cancel && *x->o->cancel; }
+static int cancelled(const exec *x) {
+    return x->o->cancel && *x->o->cancel;
+}
 
 static int run_list(exec *x, const flow_step_list *l, const char *prefix,
                     int depth, json_t **result, step_run *failed);
@@ -324,8 +326,8 @@ static void run_for_each(exec *x, step_run *r) {
     json_t *over = tmpl_eval(st->over, &x->scope);
     r->input = over;
     if (!json_is_array(over)) {
-        step_fail(r, FERRY_EINVAL, 0,
-                  "for_each needs an array, got %s", abi_json_type_name(over));
+        step_fail(r, FERRY_EINVAL, 0, "for_each needs an array, got %s",
+                  abi_json_type_name(over));
         return;
     }
     if (x->scope.nloops >= 64) {
@@ -396,8 +398,8 @@ static void run_branch(exec *x, step_run *r) {
     r->output = res ? res : json_null();
 }
 
-static int run_step(exec *x, const flow_step *st, const char *prefix,
-                    int depth, step_run *failed) {
+static int run_step(exec *x, const flow_step *st, const char *prefix, int depth,
+                    step_run *failed) {
     char path[1024];
     if (prefix)
         snprintf(path, sizeof(path), "%s.%s", prefix, st->name);
@@ -473,8 +475,8 @@ void flow_result_clear(flow_result *res) {
 }
 
 int flow_execute(const flow_integration *ig, const flow_instance *in,
-                 const flow_def *f, json_t *trigger,
-                 const flow_exec_opts *o, flow_result *res) {
+                 const flow_def *f, json_t *trigger, const flow_exec_opts *o,
+                 flow_result *res) {
     exec x = {.ig = ig, .in = in, .f = f, .o = o};
     memset(res, 0, sizeof(*res));
     if (o->execution_id)
@@ -494,14 +496,15 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
     x.scope.trigger = trigger ? trigger : json_null();
     x.scope.config = in->config;
     x.scope.connections = conns;
-    x.scope.outputs = calloc((size_t)(f->nsteps ? f->nsteps : 1),
-                             sizeof(json_t *));
+    x.scope.outputs =
+        calloc((size_t)(f->nsteps ? f->nsteps : 1), sizeof(json_t *));
     x.scope.loops = x.loops;
     x.mem_state = json_object();
 
     int64_t started = store_now_us();
     if (o->st) {
-        char *trig = json_dumps(x.scope.trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *trig =
+            json_dumps(x.scope.trigger, JSON_COMPACT | JSON_ENCODE_ANY);
         store_exec e = {
             .id = x.id,
             .integration = ig->name,

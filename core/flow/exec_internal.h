@@ -24,8 +24,8 @@ typedef struct exec {
     exec_blob *blobs;
     size_t nblobs, capblobs;
     unsigned blob_counter;
-    json_t *mem_state; /* instance state when there is no store */
-    int store_errors;  /* store writes that failed (reported once) */
+    json_t *mem_state;    /* instance state when there is no store */
+    int store_errors;     /* store writes that failed (reported once) */
     flow_size_memo sizes; /* text sizes of live step outputs */
 } exec;
 

@@ -193,8 +193,7 @@ json_t *flow_load_json(const char *file, flow_diags *d);
 /* Loads and validates an integration file against the registry. Errors go
  * to d (all of them); returns NULL if there were any. */
 flow_integration *flow_integration_load(const char *file,
-                                        const abi_registry *reg,
-                                        flow_diags *d);
+                                        const abi_registry *reg, flow_diags *d);
 void flow_integration_free(flow_integration *ig);
 /* As flow_integration_load, from a document in memory (borrowed); label
  * names it in errors (a file name, or NULL for "integration"). */
@@ -205,15 +204,13 @@ flow_integration *flow_integration_from_json(const json_t *doc,
 
 /* Loads an instance file for ig (file NULL: the default instance with
  * defaults only). Returns NULL with errors in d. */
-flow_instance *flow_instance_load(const char *file,
-                                  const flow_integration *ig,
+flow_instance *flow_instance_load(const char *file, const flow_integration *ig,
                                   const abi_registry *reg, flow_diags *d);
 /* As flow_instance_load, from a document in memory (borrowed; NULL: the
  * default instance). */
 flow_instance *flow_instance_from_json(const json_t *doc, const char *label,
                                        const flow_integration *ig,
-                                       const abi_registry *reg,
-                                       flow_diags *d);
+                                       const abi_registry *reg, flow_diags *d);
 void flow_instance_free(flow_instance *in);
 
 /* Finds a flow by name; name NULL picks the only flow (NULL if several). */
@@ -257,8 +254,8 @@ typedef struct flow_result {
  * the execution ran (res says how it ended), or a negative code if it could
  * not start (store failure), with res->error_message set. */
 int flow_execute(const flow_integration *ig, const flow_instance *in,
-                 const flow_def *f, json_t *trigger,
-                 const flow_exec_opts *o, flow_result *res);
+                 const flow_def *f, json_t *trigger, const flow_exec_opts *o,
+                 flow_result *res);
 void flow_result_clear(flow_result *res);
 
 /* Sizes of JSON text already counted, by value (the values are held with a
@@ -269,7 +266,7 @@ typedef struct flow_size_memo {
         size_t size;
         unsigned uses; /* puts not yet dropped: one value may be the output
                           of several live steps (passed on unchanged) */
-    } *items;
+    } * items;
     size_t n, cap;
 } flow_size_memo;
 

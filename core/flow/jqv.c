@@ -158,8 +158,8 @@ static int starts_with_directive(const char *s) {
     static const char *const words[] = {"module", "import", "include", NULL};
     for (int i = 0; words[i]; i++) {
         size_t n = strlen(words[i]);
-        if (!strncmp(s, words[i], n) && !(isalnum((unsigned char)s[n]) ||
-                                           s[n] == '_'))
+        if (!strncmp(s, words[i], n) &&
+            !(isalnum((unsigned char)s[n]) || s[n] == '_'))
             return 1;
     }
     return 0;

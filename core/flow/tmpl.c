@@ -70,18 +70,26 @@ void tmpl_free(tmpl *t) {
     free(t);
 }
 
-int tmpl_is_const(const tmpl *t) { return t->kind == T_CONST; }
+int tmpl_is_const(const tmpl *t) {
+    return t->kind == T_CONST;
+}
 
 const json_t *tmpl_const_value(const tmpl *t) {
     return t->kind == T_CONST ? t->value : NULL;
 }
 
-int tmpl_is_whole_ref(const tmpl *t) { return t->kind == T_REF; }
+int tmpl_is_whole_ref(const tmpl *t) {
+    return t->kind == T_REF;
+}
 
 /* ---- parsing a reference ---- */
 
-static int ident_start(int c) { return isalpha(c) || c == '_'; }
-static int ident_char(int c) { return isalnum(c) || c == '_' || c == '-'; }
+static int ident_start(int c) {
+    return isalpha(c) || c == '_';
+}
+static int ident_char(int c) {
+    return isalnum(c) || c == '_' || c == '-';
+}
 
 static int push_seg(ref *r, char *key, long index) {
     ref_seg *s = realloc(r->segs, sizeof(*s) * (size_t)(r->nsegs + 1));
@@ -181,8 +189,8 @@ static ref *compile_ref(const char *text, size_t len, tmpl_env *env,
         len--;
     ref *r = parse_path(text, len, why, sizeof(why));
     if (!r) {
-        flow_diags_add(env->d, env->file, path, "bad reference '{{ %.*s }}': %s",
-                       (int)len, text, why);
+        flow_diags_add(env->d, env->file, path,
+                       "bad reference '{{ %.*s }}': %s", (int)len, text, why);
         return NULL;
     }
     const char *root = r->segs[0].key;
@@ -479,7 +487,9 @@ tmpl *tmpl_object_get(const tmpl *t, const char *key) {
     return NULL;
 }
 
-tmpl *tmpl_from_value(const json_t *v) { return new_const(v); }
+tmpl *tmpl_from_value(const json_t *v) {
+    return new_const(v);
+}
 
 /* ---- evaluation ---- */
 

@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <string.h>
 
-
 /* Parses the leading digits of s into *v. Returns the first non-digit, or
  * NULL if there is no digit or the number does not fit. */
 static const char *parse_digits(const char *s, uint64_t *v) {
@@ -65,4 +64,3 @@ int flow_parse_size(const char *s, uint64_t *out) {
                                  {NULL, 0}};
     return parse_with_units(s, units, out);
 }
-

@@ -46,9 +46,8 @@ static void h_readyz(void *ud, http_req *r) {
     int ready = zready && h->store_ok && !h->stopping;
     http_respond_json(r, ready ? 200 : 503,
                       json_pack("{s:s, s:b, s:b, s:b}", "status",
-                                ready ? "ready" : "not ready", "zygote",
-                                zready, "store", h->store_ok, "stopping",
-                                h->stopping));
+                                ready ? "ready" : "not ready", "zygote", zready,
+                                "store", h->store_ok, "stopping", h->stopping));
 }
 
 static void h_metrics(void *ud, http_req *r) {
@@ -75,13 +74,12 @@ static void h_components(void *ud, http_req *r) {
         json_array_append_new(loaded,
                               abi_describe_json(&h->reg->components[i]));
     for (size_t i = 0; i < h->reg->nrefused; i++)
-        json_array_append_new(refused,
-                              json_pack("{s:s, s:s}", "path",
-                                        h->reg->refused[i].path, "reason",
-                                        h->reg->refused[i].reason));
-    http_respond_json(r, 200,
-                      json_pack("{s:o, s:o}", "components", loaded, "refused",
-                                refused));
+        json_array_append_new(
+            refused, json_pack("{s:s, s:s}", "path", h->reg->refused[i].path,
+                               "reason", h->reg->refused[i].reason));
+    http_respond_json(
+        r, 200,
+        json_pack("{s:o, s:o}", "components", loaded, "refused", refused));
 }
 
 /* ---- instances ---- */
@@ -106,9 +104,8 @@ static void h_instance_get(void *ud, http_req *r) {
     const char *k;
     json_t *v;
     json_object_foreach(dp->in->connections, k, v) {
-        json_object_set_new(conns, k,
-                            json_pack("{s:O}", "type",
-                                      json_object_get(v, "type")));
+        json_object_set_new(
+            conns, k, json_pack("{s:O}", "type", json_object_get(v, "type")));
     }
     json_object_set_new(o, "connections", conns);
     http_respond_json(r, 200, o);
@@ -117,10 +114,9 @@ static void h_instance_get(void *ud, http_req *r) {
 static json_t *diags_json(const flow_diags *d) {
     json_t *a = json_array();
     for (size_t i = 0; i < d->n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "file",
-                                           d->items[i].file, "path",
-                                           d->items[i].path, "message",
-                                           d->items[i].message));
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s}", "file", d->items[i].file, "path",
+                         d->items[i].path, "message", d->items[i].message));
     return a;
 }
 
@@ -189,15 +185,13 @@ static void h_instance_deploy(void *ud, http_req *r) {
 
 /* ---- starting an execution ---- */
 
-static void on_enqueued(void *ud, const char *id, int status,
-                        const char *err) {
+static void on_enqueued(void *ud, const char *id, int status, const char *err) {
     http_req *r = ud;
     if (!id)
         http_respond_error(r, status, "%s", err ? err : "unknown error");
     else
-        http_respond_json(r, 202,
-                          json_pack("{s:s, s:s}", "id", id, "status",
-                                    "queued"));
+        http_respond_json(
+            r, 202, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
 }
 
 static void h_execution_start(void *ud, http_req *r) {
@@ -296,8 +290,9 @@ static void read_done(void *arg, int commit_rc) {
     } else if (j->rc) {
         http_respond_error(j->r, 500, "store: %s", j->err);
     } else if (j->cancel) {
-        http_respond_error(j->r, 409, "execution '%s' is already %s", j->id,
-                           json_string_value(json_object_get(j->out, "status")));
+        http_respond_error(
+            j->r, 409, "execution '%s' is already %s", j->id,
+            json_string_value(json_object_get(j->out, "status")));
     } else {
         http_respond_json(j->r, 200, json_incref(j->out));
     }
@@ -360,7 +355,8 @@ static void h_executions_list(void *ud, http_req *r) {
         char *end;
         long n = strtol(v, &end, 10);
         if (*end || n < 1 || n > 10000) {
-            http_respond_error(r, 400, "limit must be a number from 1 to 10000");
+            http_respond_error(r, 400,
+                               "limit must be a number from 1 to 10000");
             read_job_free(j);
             return;
         }
@@ -392,8 +388,8 @@ static void h_execution_cancel(void *ud, http_req *r) {
     host *h = ud;
     const char *id = http_req_param(r, "id");
     if (host_cancel(h, id) == 0) {
-        http_respond_json(r, 202, json_pack("{s:s, s:s}", "id", id, "status",
-                                            "cancelling"));
+        http_respond_json(
+            r, 202, json_pack("{s:s, s:s}", "id", id, "status", "cancelling"));
         return;
     }
     /* Not active here: 404 if unknown, 409 if it already ended. */

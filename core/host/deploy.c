@@ -214,7 +214,6 @@ static char *joinf(const char *a, const char *b, const char *suffix) {
     return s;
 }
 
-
 static int64_t mtime_us(const char *path) {
     struct stat sb;
     if (stat(path, &sb))

@@ -26,15 +26,15 @@ typedef struct host_config {
     char *deployments_dir;
     char **api_tokens;
     size_t ntokens;
-    int max_concurrency;         /* workers at once, all flows */
-    uint64_t timeout_ms;         /* default wall-clock deadline per run */
-    uint64_t cpu_seconds;        /* default CPU limit per run, 0 none */
-    uint64_t memory_bytes;       /* default memory limit per run, 0 none */
-    size_t max_recorded;         /* bytes of each recorded input/output */
-    uint64_t max_output;         /* default limit on a run's output, 0 none */
-    uint64_t shutdown_grace_ms;  /* SIGTERM: how long running runs get */
-    int log_json;                /* log lines as JSON, else text */
-    char *port_file;             /* write the bound port here (tests) */
+    int max_concurrency;        /* workers at once, all flows */
+    uint64_t timeout_ms;        /* default wall-clock deadline per run */
+    uint64_t cpu_seconds;       /* default CPU limit per run, 0 none */
+    uint64_t memory_bytes;      /* default memory limit per run, 0 none */
+    size_t max_recorded;        /* bytes of each recorded input/output */
+    uint64_t max_output;        /* default limit on a run's output, 0 none */
+    uint64_t shutdown_grace_ms; /* SIGTERM: how long running runs get */
+    int log_json;               /* log lines as JSON, else text */
+    char *port_file;            /* write the bound port here (tests) */
 } host_config;
 
 /* Defaults, then the file (if non-NULL), then FERRY_* environment

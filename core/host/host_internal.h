@@ -59,7 +59,7 @@ typedef struct run {
     char *current_step;
     uv_timer_t timer;
     int timer_open;
-    int handles; /* open uv handles; freed when 0 and done */
+    int handles;      /* open uv handles; freed when 0 and done */
     zygote *z;        /* the zygote that forked its worker */
     struct run *next; /* in the queue */
 } run;
@@ -67,15 +67,15 @@ typedef struct run {
 struct host {
     const host_config *cfg;
     uv_loop_t *loop;
-    store *st;  /* owned by the store thread */
+    store *st; /* owned by the store thread */
     storeq *q;
     http_server *http;
     metrics *m;
-    abi_registry *reg;       /* current components (the host's copies) */
-    abi_registry **old_regs; /* earlier ones, kept for old deployments */
+    abi_registry *reg;         /* current components (the host's copies) */
+    abi_registry **old_regs;   /* earlier ones, kept for old deployments */
     abi_registry *pending_reg; /* loaded, current once its zygote is ready */
     size_t nold_regs;
-    uv_fs_event_t watch;     /* the components directory */
+    uv_fs_event_t watch; /* the components directory */
     uv_timer_t reload_timer;
     deploy_table *deps;
     /* zygotes: the current one, and retiring ones whose workers run */
@@ -97,8 +97,8 @@ struct host {
 };
 
 /* Logs one line (text or JSON per config). fields: stolen, may be NULL. */
-void host_log(host *h, const char *level, json_t *fields, const char *fmt,
-              ...) __attribute__((format(printf, 4, 5)));
+void host_log(host *h, const char *level, json_t *fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Queues an execution of flow of dep with trigger (borrowed): the row is
  * written as "queued" first; done(ud, id, err) is called on the loop thread

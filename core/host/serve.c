@@ -14,6 +14,7 @@
 
 #include <ferry/ferry.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -21,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <unistd.h>
 
 /* ---- logging ---- */
@@ -37,8 +37,8 @@ void host_log(host *h, const char *level, json_t *fields, const char *fmt,
     if (!store_format_time(store_now_us(), ts, sizeof(ts)))
         snprintf(ts, sizeof(ts), "-");
     if (h->cfg->log_json) {
-        json_t *line = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level,
-                                 "msg", msg);
+        json_t *line =
+            json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level, "msg", msg);
         if (fields)
             json_object_update(line, fields);
         char *text = json_dumps(line, JSON_COMPACT);
@@ -344,7 +344,8 @@ static void on_worker_msg(void *ud, json_t *msg) {
         json_t *f = run_fields(r);
         if (jstr(msg, "step_path"))
             json_object_set_new(f, "step", json_string(jstr(msg, "step_path")));
-        host_log(h, lv, f, "%s", jstr(msg, "message") ? jstr(msg, "message") : "");
+        host_log(h, lv, f, "%s",
+                 jstr(msg, "message") ? jstr(msg, "message") : "");
     } else if (!strcmp(ev, "end")) {
         r->got_end = 1;
         const char *status = jstr(msg, "status");
@@ -399,16 +400,26 @@ static void on_worker_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 static const char *signal_name(int sig) {
     switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGXCPU: return "SIGXCPU";
-    case SIGPIPE: return "SIGPIPE";
-    default: return NULL;
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGABRT:
+        return "SIGABRT";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGILL:
+        return "SIGILL";
+    case SIGKILL:
+        return "SIGKILL";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGXCPU:
+        return "SIGXCPU";
+    case SIGPIPE:
+        return "SIGPIPE";
+    default:
+        return NULL;
     }
 }
 
@@ -423,7 +434,8 @@ static void finish(run *r) {
         char msg[512];
         const char *status = "failed";
         int code = FERRY_EFAILED;
-        const char *step = r->current_step ? r->current_step : "(before the first step)";
+        const char *step =
+            r->current_step ? r->current_step : "(before the first step)";
         uint64_t mem = r->memory_bytes;
         if (r->cancel_requested) {
             status = "cancelled";
@@ -557,10 +569,10 @@ static void zygote_msg(void *ud, json_t *msg) {
         json_t *names = json_object_get(msg, "components");
         metrics_set(h->m, "ferry_components_loaded",
                     (double)json_array_size(names), NULL);
-        host_log(h, "info",
-                 json_pack("{s:i, s:O}", "pid", (int)z->pid, "components",
-                           names),
-                 "zygote ready");
+        host_log(
+            h, "info",
+            json_pack("{s:i, s:O}", "pid", (int)z->pid, "components", names),
+            "zygote ready");
         size_t i;
         json_t *rf;
         json_array_foreach(json_object_get(msg, "refused"), i, rf) {
@@ -626,7 +638,8 @@ static void on_zygote_readable(uv_poll_t *p, int status, int events) {
     (void)events;
     char buf[65536];
     for (;;) {
-        ssize_t n = status < 0 ? -1 : recv(z->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n =
+            status < 0 ? -1 : recv(z->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n > 0) {
             if (frame_decoder_feed(&z->dec, buf, (size_t)n, zygote_msg, z) == 0)
                 continue;
@@ -679,7 +692,9 @@ static void on_zygote_exit(uv_process_t *p, int64_t status, int sig) {
         finish(h->active[i]);
 }
 
-static void on_zproc_failed(uv_handle_t *hd) { zygote_free(hd->data); }
+static void on_zproc_failed(uv_handle_t *hd) {
+    zygote_free(hd->data);
+}
 
 static void zygote_start(host *h) {
     int sv[2];
@@ -701,8 +716,9 @@ static void zygote_start(host *h) {
     z->generation = ++h->zgeneration;
     int big = 4 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    char *args[] = {"ferry", "zygote", "--components-dir",
-                    h->cfg->components_dir, "--fd", "3", NULL};
+    char *args[] = {
+        "ferry", "zygote", "--components-dir", h->cfg->components_dir, "--fd",
+        "3",     NULL};
     uv_stdio_container_t stdio[4] = {
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -743,10 +759,10 @@ static int spawn(host *h, run *r) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return -1;
-    json_t *limits = json_pack("{s:I, s:I, s:I}", "cpu_seconds",
-                               (json_int_t)r->cpu_seconds, "memory_bytes",
-                               (json_int_t)r->memory_bytes, "output_bytes",
-                               (json_int_t)r->output_bytes);
+    json_t *limits =
+        json_pack("{s:I, s:I, s:I}", "cpu_seconds", (json_int_t)r->cpu_seconds,
+                  "memory_bytes", (json_int_t)r->memory_bytes, "output_bytes",
+                  (json_int_t)r->output_bytes);
     json_t *msg = json_pack(
         "{s:s, s:s, s:O, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op", "spawn",
         "exec", r->id, "integration", r->dep->integration_doc, "instance",
@@ -863,9 +879,8 @@ static run *run_new(host *h, const char *id, deployment *dep, const char *flow,
                                                    : h->cfg->timeout_ms;
     r->cpu_seconds = r->fdef && r->fdef->cpu_seconds ? r->fdef->cpu_seconds
                                                      : h->cfg->cpu_seconds;
-    r->memory_bytes = r->fdef && r->fdef->memory_bytes
-                          ? r->fdef->memory_bytes
-                          : h->cfg->memory_bytes;
+    r->memory_bytes = r->fdef && r->fdef->memory_bytes ? r->fdef->memory_bytes
+                                                       : h->cfg->memory_bytes;
     r->output_bytes = r->fdef && r->fdef->output_bytes ? r->fdef->output_bytes
                                                        : h->cfg->max_output;
     r->queued_us = store_now_us();
@@ -1178,7 +1193,8 @@ static abi_registry *load_components(host *h, const char *dir) {
         return NULL;
     char tmp[4096];
     const char *t = getenv("TMPDIR");
-    snprintf(tmp, sizeof(tmp), "%s/ferry-components-XXXXXX", t && *t ? t : "/tmp");
+    snprintf(tmp, sizeof(tmp), "%s/ferry-components-XXXXXX",
+             t && *t ? t : "/tmp");
     char *err = NULL;
     DIR *d = opendir(dir);
     if (!d || !mkdtemp(tmp)) {
@@ -1249,8 +1265,8 @@ static void on_components_settled(uv_timer_t *t) {
     if (!reg)
         return;
     host_log(h, "info",
-             json_pack("{s:i, s:i}", "loaded", (int)reg->ncomponents,
-                       "refused", (int)reg->nrefused),
+             json_pack("{s:i, s:i}", "loaded", (int)reg->ncomponents, "refused",
+                       (int)reg->nrefused),
              "components changed: reloading (running executions keep their "
              "code)");
     for (size_t i = 0; i < reg->nrefused; i++)
@@ -1361,9 +1377,9 @@ static void on_signal(uv_signal_t *s, int sig) {
          * removed is undeployed (its running executions keep theirs). */
         flow_diags d = {0};
         deploy_table *t = deploy_table_new();
-        int n = t ? deploy_table_load_dir(t, h->cfg->deployments_dir, h->reg,
-                                          &d)
-                  : -1;
+        int n =
+            t ? deploy_table_load_dir(t, h->cfg->deployments_dir, h->reg, &d)
+              : -1;
         if (n >= 0) {
             deploy_table_free(h->deps);
             h->deps = t;
@@ -1404,7 +1420,8 @@ int host_serve(const host_config *cfg) {
                  h->reg->refused[i].path, h->reg->refused[i].reason);
     h->deps = deploy_table_new();
     flow_diags d = {0};
-    int ndeps = deploy_table_load_dir(h->deps, cfg->deployments_dir, h->reg, &d);
+    int ndeps =
+        deploy_table_load_dir(h->deps, cfg->deployments_dir, h->reg, &d);
     for (size_t i = 0; i < d.n; i++)
         host_log(h, "warn", NULL, "%s: %s: %s", d.items[i].file,
                  d.items[i].path, d.items[i].message);
@@ -1473,8 +1490,8 @@ int host_serve(const host_config *cfg) {
     h->reload_timer.data = h;
     uv_fs_event_init(&loop, &h->watch);
     h->watch.data = h;
-    if (uv_fs_event_start(&h->watch, on_components_changed,
-                          cfg->components_dir, 0))
+    if (uv_fs_event_start(&h->watch, on_components_changed, cfg->components_dir,
+                          0))
         host_log(h, "warn", NULL,
                  "not watching %s for new components (it may not exist)",
                  cfg->components_dir);

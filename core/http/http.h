@@ -34,13 +34,13 @@ typedef struct http_route {
 } http_route;
 
 typedef struct http_config {
-    const char *host; /* listen address, e.g. "127.0.0.1" */
-    int port;         /* 0 picks a free port (see http_server_port) */
+    const char *host;     /* listen address, e.g. "127.0.0.1" */
+    int port;             /* 0 picks a free port (see http_server_port) */
     const char *tls_cert; /* PEM files; both NULL for plain HTTP */
     const char *tls_key;
     const char *const *api_tokens; /* accepted bearer tokens */
     size_t ntokens;
-    size_t max_body;         /* bytes; 0 means 16 MiB */
+    size_t max_body;          /* bytes; 0 means 16 MiB */
     uint64_t idle_timeout_ms; /* keep-alive idle close; 0 means 10 s */
 } http_config;
 

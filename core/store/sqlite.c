@@ -666,7 +666,8 @@ static int sq_exec_get(store *base, const char *id, json_t **out) {
 
     /* One read transaction, so the execution, its steps and its logs are
      * one snapshot even while a writer is adding to them. */
-    if (sqlite3_exec(s->db, "SAVEPOINT exec_get", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(s->db, "SAVEPOINT exec_get", NULL, NULL, NULL) !=
+        SQLITE_OK)
         return db_err(s, "exec_get", id);
 
     sqlite3_stmt *st = s->st[ST_EXEC_GET];

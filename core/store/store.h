@@ -81,7 +81,7 @@ typedef struct store_filter {
     const char *instance;
     const char *flow;
     const char *status;
-    int limit; /* 0 means 50 */
+    int limit;        /* 0 means 50 */
     int oldest_first; /* nonzero: oldest first (for dispatching) */
     int64_t since_us; /* created at or after; 0: no bound */
     int64_t until_us; /* created before; 0: no bound */

@@ -37,9 +37,10 @@ static void test_scalars(void **state) {
     assert_size_matches(json_integer(0));
     assert_size_matches(json_integer(-9223372036854775807LL - 1));
     assert_size_matches(json_integer(1234567890123LL));
-    double reals[] = {0.0,     -0.0,   1.0,    65.3,   0.1 + 0.2, 1e20,
-                      1e-5,    1e+300, -2.5e-300, 123456789012345678.0,
-                      1.0 / 3, 98.65,  5e-324, 1e15,   1e16,      -1e21};
+    double reals[] = {0.0,     -0.0,  1.0,    65.3,      0.1 + 0.2,
+                      1e20,    1e-5,  1e+300, -2.5e-300, 123456789012345678.0,
+                      1.0 / 3, 98.65, 5e-324, 1e15,      1e16,
+                      -1e21};
     for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++)
         assert_size_matches(json_real(reals[i]));
 }
@@ -50,7 +51,8 @@ static void test_strings(void **state) {
     assert_size_matches(json_string("plain"));
     assert_size_matches(json_string("quote \" and backslash \\ and /slash"));
     assert_size_matches(json_string("\b\f\n\r\t and \x01\x1f and \x7f"));
-    assert_size_matches(json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\xa2"));
+    assert_size_matches(
+        json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\xa2"));
     assert_size_matches(json_stringn("nul\0inside", 10));
 }
 
@@ -63,10 +65,9 @@ static void test_containers(void **state) {
                                   "nested", "list", 2.5, "\n", "z"));
     json_t *big = json_array();
     for (int i = 0; i < 2000; i++)
-        json_array_append_new(
-            big, json_pack("{s:s, s:f, s:i}", "timestamp",
-                           "2026-11-27T00:15:00", "temp_c", 21.4 + i / 7.0,
-                           "n", i));
+        json_array_append_new(big, json_pack("{s:s, s:f, s:i}", "timestamp",
+                                             "2026-11-27T00:15:00", "temp_c",
+                                             21.4 + i / 7.0, "n", i));
     assert_size_matches(big);
 }
 
@@ -75,7 +76,7 @@ static void test_containers(void **state) {
 static void test_memo(void **state) {
     (void)state;
     json_t *inner = json_pack("[i, i, i]", 1, 2, 3); /* "[1,2,3]": 7 */
-    json_t *outer = json_pack("{s:O}", "v", inner); /* {"v":[1,2,3]} */
+    json_t *outer = json_pack("{s:O}", "v", inner);  /* {"v":[1,2,3]} */
     flow_size_memo m = {0};
     assert_int_equal(flow_text_size(outer, &m), 13);
     flow_size_memo_put(&m, inner, 1000);

@@ -477,9 +477,9 @@ static void test_list_filters_order_limit(void **state) {
         assert_string_equal(str(json_array_get(l, i), "id"), order[i]);
     json_t *first = json_array_get(l, 0);
     static const char *const keys[] = {
-        "id",          "integration", "instance",     "flow",
-        "status",      "created",     "started",      "ended",
-        "duration_ms", "duration_us", "error_code",  "error_message"};
+        "id",          "integration", "instance",   "flow",
+        "status",      "created",     "started",    "ended",
+        "duration_ms", "duration_us", "error_code", "error_message"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!json_object_get(first, keys[i]))
             fail_msg("list entry has no %s", keys[i]);

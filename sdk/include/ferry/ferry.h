@@ -238,13 +238,12 @@ typedef struct ferry_api {
     /* Records the error the action is about to return; returns code so an
      * action can write `return api->set_error(ctx, FERRY_EIO, 1, ...)`.
      * retryable: nonzero if trying again later may succeed. */
-    int (*set_error)(ferry_ctx *ctx, int code, int retryable,
-                     const char *fmt, ...) FERRY_PRINTF(4, 5);
+    int (*set_error)(ferry_ctx *ctx, int code, int retryable, const char *fmt,
+                     ...) FERRY_PRINTF(4, 5);
 
     /* Starts a new blob. content_type: borrowed, may be NULL.
      * Returns a writer owned by the host until blob_finish or blob_abort. */
-    ferry_blob_writer *(*blob_create)(ferry_ctx *ctx,
-                                       const char *content_type);
+    ferry_blob_writer *(*blob_create)(ferry_ctx *ctx, const char *content_type);
     /* Appends len bytes. data: borrowed. Returns FERRY_OK or an error. */
     int (*blob_write)(ferry_blob_writer *w, const void *data, size_t len);
     /* Ends the writer; returns a new ref to the blob reference object
