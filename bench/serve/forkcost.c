@@ -62,7 +62,8 @@
 
 #ifdef FORKCOST_LEAN
 #define VARIANT "lean"
-#define VARIANT_TEXT "linked with the engine's libraries only (ferry_flow, ferry_exec)"
+#define VARIANT_TEXT                                                           \
+    "linked with the engine's libraries only (ferry_flow, ferry_exec)"
 #else
 #define VARIANT "ferry"
 #define VARIANT_TEXT "linked like the ferry binary, as a zygote is"
@@ -256,7 +257,7 @@ typedef struct ctx {
 typedef struct result {
     const char *name;
     samples own, base;
-    int64_t own_cpu, base_cpu;     /* parent CPU over all rounds, ns */
+    int64_t own_cpu, base_cpu;       /* parent CPU over all rounds, ns */
     int64_t child_cpu, child_minflt; /* sums over the children */
     int64_t size[2];
     size_t failed;
@@ -418,9 +419,8 @@ int main(int argc, char **argv) {
         flow_diags_print(&d, stderr);
         die("the benchmark integration does not load");
     }
-    json_t *trigger = json_pack("{s:s, s:{s:i}, s:s}", "type", "manual",
-                                "body", "n", 21, "time",
-                                "2026-01-01T00:00:00.000Z");
+    json_t *trigger = json_pack("{s:s, s:{s:i}, s:s}", "type", "manual", "body",
+                                "n", 21, "time", "2026-01-01T00:00:00.000Z");
     c.ig = ig;
     measure(&c, M_EXIT, &t, n, round, &res[1]);
 
@@ -431,12 +431,11 @@ int main(int argc, char **argv) {
     setsockopt(c.sock[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     c.spawn = json_pack(
         "{s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:O, s:{s:I, s:I, s:I}, s:I}",
-        "op", "spawn", "exec", "ex_forkcost", "integration", ig_doc,
-        "instance", in_doc, "integration_file", "integration",
-        "instance_file", "instance", "flow", "cheap", "trigger", trigger,
-        "limits", "cpu_seconds", (json_int_t)0, "memory_bytes",
-        (json_int_t)0, "output_bytes", (json_int_t)(64 << 20),
-        "max_recorded", (json_int_t)65536);
+        "op", "spawn", "exec", "ex_forkcost", "integration", ig_doc, "instance",
+        in_doc, "integration_file", "integration", "instance_file", "instance",
+        "flow", "cheap", "trigger", trigger, "limits", "cpu_seconds",
+        (json_int_t)0, "memory_bytes", (json_int_t)0, "output_bytes",
+        (json_int_t)(64 << 20), "max_recorded", (json_int_t)65536);
     measure(&c, M_WORKER, &t, n, round, &res[2]);
     const char *wstatus = check_worker(&c);
     tiny_stop(&t);
@@ -474,14 +473,15 @@ int main(int argc, char **argv) {
         result *r = &res[i];
         sv[i] = stats_of(&r->own);
         bv[i] = stats_of(&r->base);
-        printf("  %-8s %8.1f %8.1f %8.1f %8.1f %9.1f %8.2f %11.1f %10.1f %10.1f "
-               "%8lld   (%lld mappings)\n",
-               r->name, sv[i].median, sv[i].p99, sv[i].mean, sv[i].max,
-               bv[i].median, sv[i].median / bv[i].median,
-               (double)r->own_cpu / 1e3 / (double)r->own.n,
-               (double)r->child_cpu / 1e3 / (double)r->own.n,
-               (double)r->child_minflt / (double)r->own.n,
-               (long long)r->size[0], (long long)r->size[1]);
+        printf(
+            "  %-8s %8.1f %8.1f %8.1f %8.1f %9.1f %8.2f %11.1f %10.1f %10.1f "
+            "%8lld   (%lld mappings)\n",
+            r->name, sv[i].median, sv[i].p99, sv[i].mean, sv[i].max,
+            bv[i].median, sv[i].median / bv[i].median,
+            (double)r->own_cpu / 1e3 / (double)r->own.n,
+            (double)r->child_cpu / 1e3 / (double)r->own.n,
+            (double)r->child_minflt / (double)r->own.n, (long long)r->size[0],
+            (long long)r->size[1]);
         if (r->failed)
             printf("  %zu children of state %s did not exit with 0\n",
                    r->failed, r->name);
@@ -490,33 +490,39 @@ int main(int argc, char **argv) {
            "ratio: median / base_med;\n"
            "  parent_cpu, child_cpu: CPU per fork (user + system), "
            "child_flt: minor page faults per child\n");
-    printf("  worker: one execution streams %d frames, %zu bytes; it ended %s\n",
-           wframes, wbytes, wstatus ? wstatus : "WITHOUT an end frame");
+    printf(
+        "  worker: one execution streams %d frames, %zu bytes; it ended %s\n",
+        wframes, wbytes, wstatus ? wstatus : "WITHOUT an end frame");
     printf("  target: a fresh isolated worker (fork + exit + reap from a "
-           "zygote) under %.0f us\n", TARGET_WORKER_US);
+           "zygote) under %.0f us\n",
+           TARGET_WORKER_US);
     if (sv[1].median >= TARGET_WORKER_US)
         printf("  TARGET MISSED: zygote fork median %.1f us, target under "
-               "%.0f us\n", sv[1].median, TARGET_WORKER_US);
+               "%.0f us\n",
+               sv[1].median, TARGET_WORKER_US);
     else
-        printf("  met at the median: zygote fork median %.1f us; p99 %.1f us%s\n",
-               sv[1].median, sv[1].p99,
-               sv[1].p99 >= TARGET_WORKER_US ? " (over at the p99)" : "");
+        printf(
+            "  met at the median: zygote fork median %.1f us; p99 %.1f us%s\n",
+            sv[1].median, sv[1].p99,
+            sv[1].p99 >= TARGET_WORKER_US ? " (over at the p99)" : "");
     printf("  CPU of one zygote fork, parent + child: %.0f us; of one whole "
            "worker: %.0f us\n",
-           (double)(res[1].own_cpu + res[1].child_cpu) / 1e3 / (double)res[1].own.n,
-           (double)(res[2].own_cpu + res[2].child_cpu) / 1e3 / (double)res[2].own.n);
+           (double)(res[1].own_cpu + res[1].child_cpu) / 1e3 /
+               (double)res[1].own.n,
+           (double)(res[2].own_cpu + res[2].child_cpu) / 1e3 /
+               (double)res[2].own.n);
 
-    printf("\nfork.%s.tiny: median_us=%.1f p99_us=%.1f mean_us=%.1f rss_kib=%lld "
-           "maps=%lld\n",
-           VARIANT, tb.median, tb.p99, tb.mean, (long long)t.size[0],
-           (long long)t.size[1]);
+    printf(
+        "\nfork.%s.tiny: median_us=%.1f p99_us=%.1f mean_us=%.1f rss_kib=%lld "
+        "maps=%lld\n",
+        VARIANT, tb.median, tb.p99, tb.mean, (long long)t.size[0],
+        (long long)t.size[1]);
     for (int i = 0; i < NSTATES; i++)
         printf("fork.%s.%s: median_us=%.1f p99_us=%.1f mean_us=%.1f "
                "baseline_median_us=%.1f ratio=%.2f parent_cpu_us=%.1f "
                "child_cpu_us=%.1f child_minflt=%.1f rss_kib=%lld maps=%lld\n",
                VARIANT, res[i].name, sv[i].median, sv[i].p99, sv[i].mean,
-               bv[i].median,
-               sv[i].median / bv[i].median,
+               bv[i].median, sv[i].median / bv[i].median,
                (double)res[i].own_cpu / 1e3 / (double)res[i].own.n,
                (double)res[i].child_cpu / 1e3 / (double)res[i].own.n,
                (double)res[i].child_minflt / (double)res[i].own.n,

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
-                                                                 ...) {
+                                                                ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("serve_load: ", stderr);
@@ -60,9 +60,9 @@ static int64_t real_ns(void) {
 
 typedef struct conn {
     int fd;
-    int busy;     /* a request is out on it */
-    long req;     /* which one */
-    size_t woff;  /* bytes of the request written */
+    int busy;    /* a request is out on it */
+    long req;    /* which one */
+    size_t woff; /* bytes of the request written */
     char rbuf[8192];
     size_t rlen;
 } conn;
@@ -129,8 +129,8 @@ static void conn_drop(conn *c) {
 /* Writes what is left of the request; 0 when it is all out. */
 static int conn_flush(conn *c) {
     while (c->woff < req_len) {
-        ssize_t k = send(c->fd, req_text + c->woff, req_len - c->woff,
-                         MSG_NOSIGNAL);
+        ssize_t k =
+            send(c->fd, req_text + c->woff, req_len - c->woff, MSG_NOSIGNAL);
         if (k < 0) {
             if (errno == EAGAIN) {
                 struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT,
@@ -263,13 +263,13 @@ int main(int argc, char **argv) {
         die("--host must be an IPv4 address");
 
     char *rq = NULL;
-    int rn = asprintf(&rq,
-                      "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s%s%s"
-                      "Content-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n%s",
-                      path, host, port, token ? "Authorization: Bearer " : "",
-                      token ? token : "", token ? "\r\n" : "", strlen(body),
-                      body);
+    int rn =
+        asprintf(&rq,
+                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s%s%s"
+                 "Content-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 path, host, port, token ? "Authorization: Bearer " : "",
+                 token ? token : "", token ? "\r\n" : "", strlen(body), body);
     if (rn < 0)
         die("out of memory");
     req_text = rq;
@@ -392,18 +392,20 @@ int main(int argc, char **argv) {
     double send_span = (double)(last_sent - sent_at[0]) / 1e9;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double cpu_ms = ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e3 +
-                    ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e3;
-    printf("sent=%ld ok=%ld non2xx=%ld errors=%ld offered_rate=%.0f "
-           "send_rate=%.0f lag_p99_ms=%.2f resp_p50_ms=%.2f resp_p99_ms=%.2f "
-           "resp_max_ms=%.2f first_us=%lld last_us=%lld conns=%zu cpu_ms=%.0f\n",
-           next, ok, non2xx, errors, rate,
-           send_span > 0 ? (double)(next - 1) / send_span : 0,
-           pct(lag, nlag, 0.99), pct(resp, nresp, 0.50), pct(resp, nresp, 0.99),
-           nresp ? (double)resp[nresp - 1] / 1e6 : 0,
-           (long long)(start_real / 1000),
-           (long long)((start_real + (sched[total - 1] - start)) / 1000),
-           opened, cpu_ms);
+    double cpu_ms =
+        ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e3 +
+        ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e3;
+    printf(
+        "sent=%ld ok=%ld non2xx=%ld errors=%ld offered_rate=%.0f "
+        "send_rate=%.0f lag_p99_ms=%.2f resp_p50_ms=%.2f resp_p99_ms=%.2f "
+        "resp_max_ms=%.2f first_us=%lld last_us=%lld conns=%zu cpu_ms=%.0f\n",
+        next, ok, non2xx, errors, rate,
+        send_span > 0 ? (double)(next - 1) / send_span : 0,
+        pct(lag, nlag, 0.99), pct(resp, nresp, 0.50), pct(resp, nresp, 0.99),
+        nresp ? (double)resp[nresp - 1] / 1e6 : 0,
+        (long long)(start_real / 1000),
+        (long long)((start_real + (sched[total - 1] - start)) / 1000), opened,
+        cpu_ms);
     for (size_t i = nconns; i-- > 0;)
         conn_drop(conns[i]);
     free(resp);
