@@ -20,6 +20,7 @@ static const char *usage_text =
     "  serve                      run the host: HTTP API, workers\n"
     "  deploy INTEGRATION.json    deploy an instance of an integration\n"
     "  instances list             the deployed instances\n"
+    "  schedule next              the next fire times of a scheduled flow\n"
     "  version                    print versions\n"
     "\n"
     "Every command takes --help. Common settings: --components-dir DIR\n"
@@ -420,6 +421,8 @@ int cli_main(int argc, char **argv) {
         return cli_deploy(argc - 1, argv + 1);
     if (!strcmp(cmd, "instances"))
         return cli_instances(argc - 1, argv + 1);
+    if (!strcmp(cmd, "schedule"))
+        return cli_schedule(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ferry %s (ABI %d.%d, store schema %d, jansson %s)\n",
                FERRY_VERSION, FERRY_ABI_MAJOR, FERRY_ABI_MINOR,

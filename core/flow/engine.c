@@ -19,13 +19,31 @@
 
 typedef struct bounded {
     char *buf;
-    size_t len, max;
+    size_t len, cap, max;
+    int failed;
 } bounded;
 
-/* Copies up to max bytes, then stops the dump (-1 ends it early). */
+/* Copies up to max bytes, then stops the dump (-1 ends it early). The
+ * buffer grows as needed: most recorded values are small, and in a forked
+ * worker a large allocation per step makes malloc touch (and so copy) the
+ * heap it inherited. */
 static int bounded_cb(const char *s, size_t n, void *data) {
     bounded *b = data;
     size_t take = n < b->max - b->len ? n : b->max - b->len;
+    if (b->len + take + 1 > b->cap) {
+        size_t cap = b->cap;
+        while (cap < b->len + take + 1)
+            cap *= 2;
+        if (cap > b->max + 1)
+            cap = b->max + 1;
+        char *p = realloc(b->buf, cap);
+        if (!p) {
+            b->failed = 1;
+            return -1;
+        }
+        b->buf = p;
+        b->cap = cap;
+    }
     memcpy(b->buf + b->len, s, take);
     b->len += take;
     return b->len < b->max ? 0 : -1;
@@ -36,10 +54,11 @@ size_t flow_dump_bounded(const json_t *v, size_t max, char **text,
     json_t *null = NULL;
     if (!v)
         v = null = json_null();
-    bounded b = {.max = max};
-    b.buf = malloc(max + 1);
+    bounded b = {.max = max, .cap = max < 256 ? max + 1 : 256};
+    b.buf = malloc(b.cap);
     if (!b.buf) {
         *text = NULL;
+        json_decref(null);
         return 0;
     }
     if (max)
@@ -47,7 +66,7 @@ size_t flow_dump_bounded(const json_t *v, size_t max, char **text,
     b.buf[b.len] = 0;
     *text = b.buf;
     /* Text that fit is its own size; only a longer one is counted. */
-    size_t size = b.len < max ? b.len : flow_text_size(v, memo);
+    size_t size = b.len < max && !b.failed ? b.len : flow_text_size(v, memo);
     json_decref(null);
     return size;
 }

@@ -36,30 +36,45 @@ void host_log(host *h, const char *level, json_t *fields, const char *fmt,
     char ts[40];
     if (!store_format_time(store_now_us(), ts, sizeof(ts)))
         snprintf(ts, sizeof(ts), "-");
+    /* The line is built whole and written with one call, so that it does
+     * not interleave with what the zygote or a worker writes. */
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
+    if (!f) {
+        json_decref(fields);
+        return;
+    }
     if (h->cfg->log_json) {
-        json_t *line =
-            json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level, "msg", msg);
+        json_t *o = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level,
+                              "msg", msg);
         if (fields)
-            json_object_update(line, fields);
-        char *text = json_dumps(line, JSON_COMPACT);
-        fprintf(stderr, "%s\n", text ? text : "{}");
-        free(text);
-        json_decref(line);
+            json_object_update(o, fields);
+        json_dumpf(o, f, JSON_COMPACT);
+        json_decref(o);
     } else {
-        fprintf(stderr, "%s %-5s %s", ts, level, msg);
+        fprintf(f, "%s %-5s %s", ts, level, msg);
         const char *k;
         json_t *v;
         json_object_foreach(fields, k, v) {
-            if (json_is_string(v))
-                fprintf(stderr, " %s=%s", k, json_string_value(v));
-            else {
-                char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-                fprintf(stderr, " %s=%s", k, t ? t : "?");
-                free(t);
+            if (json_is_string(v)) {
+                fprintf(f, " %s=%s", k, json_string_value(v));
+            } else {
+                fprintf(f, " %s=", k);
+                json_dumpf(v, f, JSON_COMPACT | JSON_ENCODE_ANY);
             }
         }
-        fputc('\n', stderr);
     }
+    fputc('\n', f);
+    fclose(f);
+    for (size_t off = 0; line && off < len;) {
+        ssize_t w = write(STDERR_FILENO, line + off, len - off);
+        if (w <= 0 && errno != EINTR)
+            break;
+        if (w > 0)
+            off += (size_t)w;
+    }
+    free(line);
     json_decref(fields);
 }
 
