@@ -131,25 +131,4 @@ out:
     return status;
 }
 
-int cli_zygote(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"components-dir", required_argument, 0, 'c'},
-        {"fd", required_argument, 0, 'f'},
-        {0, 0, 0, 0}};
-    const char *dir = NULL;
-    int fd = -1, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'c')
-            dir = optarg;
-        else if (c == 'f')
-            fd = atoi(optarg);
-        else
-            return CLI_USAGE;
-    }
-    if (!dir || fd < 0) {
-        fprintf(stderr, "ferry zygote is started by `ferry serve`\n");
-        return CLI_USAGE;
-    }
-    return exec_zygote_main(fd, dir);
-}
+int cli_zygote(int argc, char **argv) { return exec_zygote_cli(argc, argv); }

@@ -73,6 +73,11 @@ typedef struct exec_limits {
  * Returns the process exit status when ctl closes (the host went away). */
 int exec_zygote_main(int ctl, const char *components_dir);
 
+/* The zygote's command line: --components-dir DIR --fd N (argv[0] is the
+ * program or command name). Used by the ferry-zygote executable and by
+ * `ferry zygote`. Returns the exit status. */
+int exec_zygote_cli(int argc, char **argv);
+
 /* A store whose writes become frames on sock, and whose state reads ask the
  * host. For workers. Returns NULL on ENOMEM. */
 store *exec_stream_store(int sock);

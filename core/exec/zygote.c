@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -310,4 +311,27 @@ int exec_zygote_main(int ctl, const char *components_dir) {
     close(sigchld_pipe[1]);
     abi_registry_free(&reg);
     return 0;
+}
+
+int exec_zygote_cli(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"components-dir", required_argument, 0, 'c'},
+        {"fd", required_argument, 0, 'f'},
+        {0, 0, 0, 0}};
+    const char *dir = NULL;
+    int fd = -1, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'c')
+            dir = optarg;
+        else if (c == 'f')
+            fd = atoi(optarg);
+        else
+            return 2;
+    }
+    if (!dir || fd < 0) {
+        fprintf(stderr, "the zygote is started by `ferry serve`\n");
+        return 2;
+    }
+    return exec_zygote_main(fd, dir);
 }

@@ -731,9 +731,17 @@ static void zygote_start(host *h) {
     z->generation = ++h->zgeneration;
     int big = 4 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    char *args[] = {
-        "ferry", "zygote", "--components-dir", h->cfg->components_dir, "--fd",
-        "3",     NULL};
+    /* ferry-zygote beside this binary, else this binary's `zygote`. */
+    char zexe[4200];
+    char *slash = strrchr(exe, '/');
+    snprintf(zexe, sizeof(zexe), "%.*s/ferry-zygote",
+             slash ? (int)(slash - exe) : 1, slash ? exe : ".");
+    int own = access(zexe, X_OK) == 0;
+    char *own_args[] = {"ferry-zygote", "--components-dir",
+                        h->cfg->components_dir, "--fd", "3", NULL};
+    char *sub_args[] = {"ferry", "zygote", "--components-dir",
+                        h->cfg->components_dir, "--fd", "3", NULL};
+    char **args = own ? own_args : sub_args;
     uv_stdio_container_t stdio[4] = {
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -742,7 +750,7 @@ static void zygote_start(host *h) {
     };
     uv_process_options_t o = {
         .exit_cb = on_zygote_exit,
-        .file = exe,
+        .file = own ? zexe : exe,
         .args = args,
         .stdio_count = 4,
         .stdio = stdio,
