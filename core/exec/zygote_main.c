@@ -4,4 +4,6 @@
  * (tearing them down). `ferry serve` starts it; it is not run by hand. */
 #include "exec/exec.h"
 
-int main(int argc, char **argv) { return exec_zygote_cli(argc, argv); }
+int main(int argc, char **argv) {
+    return exec_zygote_cli(argc, argv);
+}

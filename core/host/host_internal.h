@@ -67,7 +67,8 @@ typedef struct run {
 struct host {
     const host_config *cfg;
     uv_loop_t *loop;
-    store *st; /* owned by the store thread */
+    store *st;   /* owned by the store thread */
+    store *ckpt; /* the checkpoint thread's handle */
     storeq *q;
     http_server *http;
     metrics *m;

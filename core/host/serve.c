@@ -46,8 +46,8 @@ void host_log(host *h, const char *level, json_t *fields, const char *fmt,
         return;
     }
     if (h->cfg->log_json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level,
-                              "msg", msg);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level, "msg", msg);
         if (fields)
             json_object_update(o, fields);
         json_dumpf(o, f, JSON_COMPACT);
@@ -737,10 +737,15 @@ static void zygote_start(host *h) {
     snprintf(zexe, sizeof(zexe), "%.*s/ferry-zygote",
              slash ? (int)(slash - exe) : 1, slash ? exe : ".");
     int own = access(zexe, X_OK) == 0;
-    char *own_args[] = {"ferry-zygote", "--components-dir",
-                        h->cfg->components_dir, "--fd", "3", NULL};
-    char *sub_args[] = {"ferry", "zygote", "--components-dir",
-                        h->cfg->components_dir, "--fd", "3", NULL};
+    char *own_args[] = {"ferry-zygote",
+                        "--components-dir",
+                        h->cfg->components_dir,
+                        "--fd",
+                        "3",
+                        NULL};
+    char *sub_args[] = {
+        "ferry", "zygote", "--components-dir", h->cfg->components_dir, "--fd",
+        "3",     NULL};
     char **args = own ? own_args : sub_args;
     uv_stdio_container_t stdio[4] = {
         {.flags = UV_IGNORE},
@@ -1335,6 +1340,8 @@ static void on_storeq_closed(void *ud) {
     h->q = NULL;
     store_close(h->st);
     h->st = NULL;
+    store_close(h->ckpt);
+    h->ckpt = NULL;
 }
 
 static void on_grace(uv_timer_t *t) {
@@ -1457,11 +1464,21 @@ int host_serve(const host_config *cfg) {
         free(err);
         goto out;
     }
-    h->q = storeq_start(&loop, h->st, &err);
+    h->ckpt = store_open_sqlite(cfg->db, &err);
+    if (!h->ckpt) {
+        host_log(h, "warn", NULL,
+                 "no checkpoint handle (%s): commits will "
+                 "checkpoint by themselves",
+                 err ? err : "?");
+        free(err);
+        err = NULL;
+    }
+    h->q = storeq_start(&loop, h->st, h->ckpt, &err);
     if (!h->q) {
         fprintf(stderr, "ferry serve: %s\n", err);
         free(err);
         store_close(h->st);
+        store_close(h->ckpt);
         goto out;
     }
 

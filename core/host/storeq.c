@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct job {
     storeq_fn fn;
@@ -22,11 +23,14 @@ typedef struct job {
 
 struct storeq {
     store *st;
+    store *ckpt; /* a second handle for checkpoints, or NULL */
+    pthread_t ckpt_thread;
     uv_loop_t *loop;
     uv_async_t async;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t ckpt_cv;
     job *todo, *todo_tail;
     job *finished, *finished_tail;
     int finished_rc; /* the commit result of the batches in finished */
@@ -84,6 +88,32 @@ static void *store_thread(void *ud) {
     return NULL;
 }
 
+/* Checkpoints run here, on their own handle, every half second: the store
+ * thread's commits then never stop to copy the log into the database and
+ * sync it (which took tens of milliseconds, during which nothing was
+ * accepted or dispatched). */
+static void *checkpoint_thread(void *ud) {
+    storeq *q = ud;
+    pthread_mutex_lock(&q->mu);
+    while (!q->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 500 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&q->ckpt_cv, &q->mu, &until);
+        if (q->stopping)
+            break;
+        pthread_mutex_unlock(&q->mu);
+        q->ckpt->vt->checkpoint(q->ckpt);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
 static void on_finished(uv_async_t *a) {
     storeq *q = a->data;
     pthread_mutex_lock(&q->mu);
@@ -101,7 +131,7 @@ static void on_finished(uv_async_t *a) {
     }
 }
 
-storeq *storeq_start(uv_loop_t *loop, store *st, char **err) {
+storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, char **err) {
     storeq *q = calloc(1, sizeof(*q));
     if (!q) {
         *err = strdup("out of memory");
@@ -111,12 +141,20 @@ storeq *storeq_start(uv_loop_t *loop, store *st, char **err) {
     q->loop = loop;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
+    pthread_cond_init(&q->ckpt_cv, NULL);
     uv_async_init(loop, &q->async, on_finished);
     q->async.data = q;
     if (pthread_create(&q->thread, NULL, store_thread, q)) {
         *err = strdup("cannot start the store thread");
         uv_close((uv_handle_t *)&q->async, NULL);
         return NULL; /* q is freed by the caller's loop teardown */
+    }
+    if (ckpt && ckpt->vt->checkpoint && st->vt->set_autocheckpoint) {
+        q->ckpt = ckpt;
+        if (pthread_create(&q->ckpt_thread, NULL, checkpoint_thread, q))
+            q->ckpt = NULL;
+        else
+            st->vt->set_autocheckpoint(st, 0);
     }
     return q;
 }
@@ -154,6 +192,7 @@ static void on_async_closed(uv_handle_t *h) {
     void *ud = q->closed_ud;
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
+    pthread_cond_destroy(&q->ckpt_cv);
     free(q);
     if (closed)
         closed(ud);
@@ -163,8 +202,13 @@ void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud) {
     pthread_mutex_lock(&q->mu);
     q->stopping = 1;
     pthread_cond_signal(&q->cv);
+    pthread_cond_signal(&q->ckpt_cv);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
+    if (q->ckpt) {
+        pthread_join(q->ckpt_thread, NULL);
+        q->ckpt->vt->checkpoint(q->ckpt);
+    }
     on_finished(&q->async); /* what the last batch finished */
     q->closed = closed;
     q->closed_ud = ud;

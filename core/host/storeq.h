@@ -16,8 +16,11 @@ typedef void (*storeq_fn)(store *st, void *arg);
 typedef void (*storeq_done)(void *arg, int commit_rc);
 
 /* Starts the thread; st is owned by the thread from then on (the caller
- * closes it after storeq_stop). Returns NULL with *err malloc'd. */
-storeq *storeq_start(uv_loop_t *loop, store *st, char **err);
+ * closes it after storeq_stop). ckpt, if not NULL, is a second handle on
+ * the same store, used by a thread of its own for checkpoints (st then
+ * does not checkpoint in its commits); the caller closes it too. Returns
+ * NULL with *err malloc'd. */
+storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, char **err);
 /* Queues a job. Loop thread only. fn may be NULL (a barrier). */
 void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg);
 /* Runs what is queued, joins the thread; closed(ud) once freed. */

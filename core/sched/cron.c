@@ -603,7 +603,7 @@ int64_t sched_next(const sched_cron *c, const sched_zone *z,
                 else
                     lo = mid;
             }
-            from = hi + a - 3601;
+            from = hi + a - 1;
         }
     }
     /* Every step moves to a later local time; a sane zone needs one. */

@@ -732,6 +732,17 @@ static int sq_tx_rollback(store *base) {
     return exec_sql((sqlite_store *)base, "rollback", "ROLLBACK");
 }
 
+static int sq_checkpoint(store *base) {
+    return exec_sql((sqlite_store *)base, "checkpoint",
+                    "PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+static int sq_set_autocheckpoint(store *base, int on) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0);
+    return 0;
+}
+
 /* ---- opening and closing ---- */
 
 static void sq_close(store *base) {
@@ -758,6 +769,8 @@ static const store_vtable sqlite_vtable = {
     .tx_begin = sq_tx_begin,
     .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback,
+    .checkpoint = sq_checkpoint,
+    .set_autocheckpoint = sq_set_autocheckpoint,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

@@ -114,6 +114,12 @@ typedef struct store_vtable {
     int (*tx_begin)(store *s);
     int (*tx_commit)(store *s);
     int (*tx_rollback)(store *s);
+    /* Copies what the write-ahead log holds into the database without
+     * blocking writers (SQLite: a PASSIVE checkpoint). */
+    int (*checkpoint)(store *s);
+    /* Whether commits on this handle checkpoint by themselves (the default)
+     * or leave it to checkpoint() from another handle. */
+    int (*set_autocheckpoint)(store *s, int on);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

@@ -247,7 +247,8 @@ static int is_tchar(unsigned char c) {
 /* A header name, lower-cased into a new string; NULL if not a token. */
 static char *header_name(const json_t *h) {
     if (!json_is_string(h) || json_string_length(h) == 0 ||
-        json_string_length(h) > 256)
+        json_string_length(h) > 256 ||
+        strlen(json_string_value(h)) != json_string_length(h))
         return NULL;
     char *s = strdup(json_string_value(h));
     if (!s)
@@ -760,6 +761,8 @@ static int next_stripe(sigs *s, unsigned char *out) {
         s->p = c ? c + 1 : s->end;
         while (item < iend && (*item == ' ' || *item == '\t'))
             item++;
+        while (iend > item && (iend[-1] == ' ' || iend[-1] == '\t'))
+            iend--;
         if (iend - item > 3 && memcmp(item, "v1=", 3) == 0 &&
             decode_sig(s->v, ENC_HEX, item + 3, (size_t)(iend - item - 3),
                        out) == 0)
