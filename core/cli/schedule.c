@@ -152,9 +152,9 @@ static int schedule_next(int argc, char **argv) {
     }
     if (sched_spec_from_trigger(&spec, f->trigger, in->config, msg,
                                 sizeof(msg))) {
-        /* The trigger itself is fine: the instance's value is not. */
-        fprintf(stderr, "%s: %s\n", in->file ? in->file : "default instance",
-                msg);
+        /* The trigger itself is fine: the instance's value is not (or
+         * the integration's default for it, with no instance file). */
+        fprintf(stderr, "%s: %s\n", in->file ? in->file : file, msg);
         goto out;
     }
     for (long i = 0; i < count; i++) {

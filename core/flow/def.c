@@ -718,8 +718,14 @@ static void free_list(flow_step_list *l) {
     free(l->release);
 }
 
+flow_integration *flow_integration_ref(flow_integration *ig) {
+    if (ig)
+        ig->refs++;
+    return ig;
+}
+
 void flow_integration_free(flow_integration *ig) {
-    if (!ig)
+    if (!ig || --ig->refs > 0)
         return;
     for (size_t i = 0; i < ig->nflows; i++) {
         free(ig->flows[i].name);
@@ -957,6 +963,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
     size_t before = d->n;
     json_t *none = NULL; /* declares nothing; see compiler */
     flow_integration *ig = calloc(1, sizeof(*ig));
+    if (ig)
+        ig->refs = 1;
     if (!ig) {
         json_decref(doc);
         return NULL;

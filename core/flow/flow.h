@@ -168,6 +168,7 @@ typedef struct flow_def {
 } flow_def;
 
 typedef struct flow_integration {
+    unsigned refs; /* flow_integration_ref / flow_integration_free */
     char *file;
     char *name;
     char *version;
@@ -194,6 +195,10 @@ json_t *flow_load_json(const char *file, flow_diags *d);
  * to d (all of them); returns NULL if there were any. */
 flow_integration *flow_integration_load(const char *file,
                                         const abi_registry *reg, flow_diags *d);
+/* Takes one more reference (an integration compiled once is shared by its
+ * instances); returns ig. */
+flow_integration *flow_integration_ref(flow_integration *ig);
+/* Drops a reference; the last frees it. */
 void flow_integration_free(flow_integration *ig);
 /* As flow_integration_load, from a document in memory (borrowed); label
  * names it in errors (a file name, or NULL for "integration"). */

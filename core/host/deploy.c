@@ -47,15 +47,31 @@ void deployment_unref(deployment *dp) {
     free(dp);
 }
 
+/* As deployment_build; compiled, if not NULL, is integration_doc already
+ * compiled against reg (a reference is taken). */
+static deployment *build(json_t *integration_doc, flow_integration *compiled,
+                         json_t *instance_doc, const char *integration_label,
+                         const char *instance_label, const abi_registry *reg,
+                         flow_diags *d);
+
 deployment *deployment_build(json_t *integration_doc, json_t *instance_doc,
                              const char *integration_label,
                              const char *instance_label,
                              const abi_registry *reg, flow_diags *d) {
+    return build(integration_doc, NULL, instance_doc, integration_label,
+                 instance_label, reg, d);
+}
+
+static deployment *build(json_t *integration_doc, flow_integration *compiled,
+                         json_t *instance_doc, const char *integration_label,
+                         const char *instance_label, const abi_registry *reg,
+                         flow_diags *d) {
     const char *ilabel = integration_label ? integration_label : "integration";
     const char *nlabel = instance_label ? instance_label : "instance";
     size_t before = d->n;
     flow_integration *ig =
-        flow_integration_from_json(integration_doc, ilabel, reg, d);
+        compiled ? flow_integration_ref(compiled)
+                 : flow_integration_from_json(integration_doc, ilabel, reg, d);
     flow_instance *in = NULL;
     if (!instance_doc)
         flow_diags_add(d, nlabel, "$",
@@ -227,6 +243,9 @@ typedef struct seen {
     char *path;
     json_t *doc; /* NULL: missing or unreadable */
     int bad;     /* reported: not valid */
+    /* Compiled once for all its instances: compiling (jq programs above
+     * all) is most of the cost of loading a deployment. */
+    flow_integration *ig;
 } seen;
 
 typedef struct seen_list {
@@ -331,7 +350,10 @@ static int load_instance(deploy_table *t, const char *dir, const char *idir,
         goto out;
     }
     size_t before = d->n;
-    deployment *dp = deployment_build(s->doc, doc, s->path, path, reg, d);
+    if (!s->ig)
+        s->ig = flow_integration_from_json(s->doc, s->path, reg, d);
+    deployment *dp =
+        s->ig ? build(s->doc, s->ig, doc, s->path, path, reg, d) : NULL;
     if (!dp) {
         for (size_t i = before; i < d->n && !s->bad; i++)
             s->bad = !strcmp(d->items[i].file, s->path);
@@ -383,6 +405,7 @@ int deploy_table_load_dir(deploy_table *t, const char *dir,
         free(sl.items[i].name);
         free(sl.items[i].path);
         json_decref(sl.items[i].doc);
+        flow_integration_free(sl.items[i].ig);
     }
     free(sl.items);
     free(idir);

@@ -132,8 +132,9 @@ typedef struct sched_spec {
 
 /* Checks a trigger that is, or claims to be, a schedule, without an
  * instance: the type, exactly one of cron and every, the expression, the
- * zone, the anchor, misfire, and that timezone_config is a config variable
- * name. Returns 0, or -1 with msg set to "KEY: reason", KEY the trigger
+ * zone, the anchor, misfire, and that timezone_config is a non-empty string
+ * (whether the integration declares that config variable is the caller's
+ * to check). Returns 0, or -1 with msg set to "KEY: reason", KEY the trigger
  * member at fault ("cron: day-of-week: '8' is out of range 0-7"), so a
  * caller can prefix "flows[2].trigger.". */
 int sched_check_trigger(const json_t *trigger, char *msg, size_t n);
@@ -142,8 +143,9 @@ int sched_check_trigger(const json_t *trigger, char *msg, size_t n);
  * config (may be NULL). The zone is config[trigger.timezone_config] when
  * that names a config value that is set (not null), else
  * trigger.timezone, else UTC. Returns 0, or -1 with msg as for
- * sched_check_trigger; a bad config value gives "timezone_config: config
- * value 'building_tz' ...". Both inputs borrowed. */
+ * sched_check_trigger, except that a bad config value gives a path in the
+ * instance: "config.building_tz: unknown time zone 'Mars/Base'". Both
+ * inputs borrowed. */
 int sched_spec_from_trigger(sched_spec *s, const json_t *trigger,
                             const json_t *config, char *msg, size_t n);
 /* The first fire time of s strictly after after_utc_s, or SCHED_NONE. */

@@ -114,12 +114,11 @@ int sched_spec_from_trigger(sched_spec *s, const json_t *trigger,
         const sched_zone *z = NULL;
         if (!json_is_string(v))
             fail(msg, n,
-                 "timezone_config: config value '%s' must be a string "
-                 "naming a time zone",
+                 "config.%s: expected a time zone name such as "
+                 "\"America/Chicago\"",
                  var);
         else if (!(z = sched_zone_load(json_string_value(v), &err)))
-            fail(msg, n, "timezone_config: config value '%s': %s", var,
-                 err ? err : "out of memory");
+            fail(msg, n, "config.%s: %s", var, err ? err : "out of memory");
         free(err);
         if (!z) {
             sched_spec_clear(s);
