@@ -152,4 +152,28 @@ int sched_spec_from_trigger(sched_spec *s, const json_t *trigger,
 int64_t sched_spec_next(const sched_spec *s, int64_t after_utc_s);
 void sched_spec_clear(sched_spec *s);
 
+/* ---- validation (validate.c) ---- */
+
+struct flow_integration;
+struct flow_instance;
+struct flow_diags;
+
+/* Checks that trigger's timezone_config, if any, names a variable of
+ * config_decl (the integration's "config" object; may be NULL) declared
+ * with type string. Returns 0, or -1 with msg "timezone_config: ...". */
+int sched_check_trigger_config(const json_t *trigger, const json_t *config_decl,
+                               char *msg, size_t n);
+/* Adds a diag (FILE: flows[i].trigger.KEY: reason) for each schedule
+ * trigger of ig that sched_check_trigger or sched_check_trigger_config
+ * refuses. Returns the number added. */
+int sched_validate_integration(const struct flow_integration *ig,
+                               struct flow_diags *d);
+/* Adds a diag (INSTANCE_FILE: config.NAME: reason) for each schedule of ig
+ * whose zone the instance's config sets to something that is not a zone.
+ * Triggers that fail sched_check_trigger are skipped (the integration's
+ * errors). Returns the number added. */
+int sched_validate_instance(const struct flow_integration *ig,
+                            const struct flow_instance *in,
+                            struct flow_diags *d);
+
 #endif
