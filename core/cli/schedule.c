@@ -146,7 +146,9 @@ static int schedule_next(int argc, char **argv) {
                 f->name, type ? type : "?");
         goto out;
     }
-    if (sched_check_trigger(f->trigger, msg, sizeof(msg))) {
+    if (sched_check_trigger(f->trigger, msg, sizeof(msg)) ||
+        sched_check_trigger_config(f->trigger, ig->config_decl, msg,
+                                   sizeof(msg))) {
         fprintf(stderr, "%s: flows[%zu].trigger.%s\n", file, fi, msg);
         goto out;
     }

@@ -14,15 +14,15 @@
 #include <string.h>
 
 struct sched_cron {
-    uint64_t sec, min;  /* bits 0-59 */
-    uint32_t hour;      /* bits 0-23 */
-    uint32_t month;     /* bits 1-12 */
-    uint32_t dom;       /* bits 1-31 */
-    uint32_t dom_last;  /* bit k: L-k */
-    uint32_t dom_w;     /* bit d: dW */
-    int dom_lw;         /* LW */
-    uint32_t dow;       /* bits 0-6 */
-    uint32_t dow_last;  /* bit d: dL */
+    uint64_t sec, min;   /* bits 0-59 */
+    uint32_t hour;       /* bits 0-23 */
+    uint32_t month;      /* bits 1-12 */
+    uint32_t dom;        /* bits 1-31 */
+    uint32_t dom_last;   /* bit k: L-k */
+    uint32_t dom_w;      /* bit d: dW */
+    int dom_lw;          /* LW */
+    uint32_t dow;        /* bits 0-6 */
+    uint32_t dow_last;   /* bit d: dL */
     uint32_t dow_nth[6]; /* [k] bit d: d#k, k 1-5 */
     int dom_star, dow_star;
     /* Matching days (bits 1-31) of month m+1 when its 1st is weekday w,
@@ -38,7 +38,7 @@ typedef struct field_def {
 } field_def;
 
 static const field_def fields[F_COUNT] = {
-    {"seconds", 0, 59},     {"minute", 0, 59}, {"hour", 0, 23},
+    {"seconds", 0, 59},      {"minute", 0, 59}, {"hour", 0, 23},
     {"day-of-month", 1, 31}, {"month", 1, 12},  {"day-of-week", 0, 7},
 };
 
@@ -71,8 +71,8 @@ static void quote(char *out, size_t n, const char *tok, size_t len) {
     out[o] = 0;
 }
 
-static int fail(parser *p, int f, const char *tok, size_t len,
-                const char *fmt, ...) {
+static int fail(parser *p, int f, const char *tok, size_t len, const char *fmt,
+                ...) {
     char q[200], rest[200];
     va_list ap;
     va_start(ap, fmt);
@@ -111,8 +111,8 @@ static int parse_value(parser *p, int f, const char *tok, size_t len,
                 v = v * 10 + (tok[i] - '0');
         }
         if (v < fields[f].min || v > fields[f].max)
-            return fail(p, f, tok, len, "is out of range %d-%d",
-                        fields[f].min, fields[f].max);
+            return fail(p, f, tok, len, "is out of range %d-%d", fields[f].min,
+                        fields[f].max);
         *out = (int)v;
         return 0;
     }
@@ -135,8 +135,7 @@ static int parse_value(parser *p, int f, const char *tok, size_t len,
         return fail(p, f, tok, len,
                     "is not a weekday number (0-7) or name (sun-sat)");
     if (f == F_DOM)
-        return fail(p, f, tok, len,
-                    "is not a day (1-31, L, L-n, LW or nW)");
+        return fail(p, f, tok, len, "is not a day (1-31, L, L-n, LW or nW)");
     if (len == 1 && (lower(tok[0]) == 'l' || lower(tok[0]) == 'w' ||
                      tok[0] == '?' || tok[0] == '#'))
         return fail(p, f, tok, len,
@@ -168,8 +167,7 @@ static void set_bit(sched_cron *c, int f, int v) {
 }
 
 /* A small number: the whole of tok[0..len), in [lo, hi]. */
-static int parse_small(const char *tok, size_t len, int lo, int hi,
-                       int *out) {
+static int parse_small(const char *tok, size_t len, int lo, int hi, int *out) {
     int v = 0;
     if (len == 0 || len > 3)
         return -1;
@@ -522,9 +520,9 @@ static int64_t next_local(const sched_cron *c, int64_t x) {
             continue;
         }
         int64_t first = civil_days(y, m, 1);
-        uint32_t mask = c->days[m - 1][civil_weekday(first)]
-                               [m == 2 && civil_is_leap(y)] &
-                        (~0u << d);
+        uint32_t mask =
+            c->days[m - 1][civil_weekday(first)][m == 2 && civil_is_leap(y)] &
+            (~0u << d);
         if (!mask) {
             d = 32; /* next month */
             continue;

@@ -170,8 +170,8 @@ int sched_validate_integration(const struct flow_integration *ig,
                                struct flow_diags *d);
 /* Adds a diag (INSTANCE_FILE: config.NAME: reason) for each schedule of ig
  * whose zone the instance's config sets to something that is not a zone.
- * Triggers that fail sched_check_trigger are skipped (the integration's
- * errors). Returns the number added. */
+ * Triggers sched_validate_integration refuses are skipped (they are the
+ * integration's errors). Returns the number added. */
 int sched_validate_instance(const struct flow_integration *ig,
                             const struct flow_instance *in,
                             struct flow_diags *d);

@@ -69,9 +69,9 @@ char *sched_format_time(const sched_zone *z, int64_t utc_s, char *buf,
     int64_t days = civil_floor_div(local, 86400), sod = local - days * 86400;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    int len = snprintf(buf, n, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y,
-                       m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
-                       (int)(sod % 60));
+    int len =
+        snprintf(buf, n, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, m, d,
+                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
     if (len < 0 || (size_t)len >= n)
         return buf;
     if (!z) {

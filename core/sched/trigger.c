@@ -53,21 +53,24 @@ static int build(sched_spec *s, const json_t *t, char *msg, size_t n) {
                     "\"15m\")");
     if (cron) {
         if (!json_is_string(cron))
-            return fail(msg, n, "cron: expected a string such as "
-                                "\"0 7 * * *\"");
+            return fail(msg, n,
+                        "cron: expected a string such as "
+                        "\"0 7 * * *\"");
         if (!(s->cron = sched_cron_parse(json_string_value(cron), &err)))
             return fail_err(msg, n, "cron", err);
     } else {
         if (!json_is_string(every))
-            return fail(msg, n, "every: expected a duration string such as "
-                                "\"15m\"");
+            return fail(msg, n,
+                        "every: expected a duration string such as "
+                        "\"15m\"");
         if (sched_every_parse(json_string_value(every), &s->every_s, &err))
             return fail_err(msg, n, "every", err);
     }
     if (anchor) {
         if (!every)
-            return fail(msg, n, "anchor: only an \"every\" schedule takes an "
-                                "anchor");
+            return fail(msg, n,
+                        "anchor: only an \"every\" schedule takes an "
+                        "anchor");
         if (!json_is_string(anchor) ||
             sched_parse_time(json_string_value(anchor), &s->anchor_s))
             return fail(msg, n,
@@ -75,16 +78,17 @@ static int build(sched_spec *s, const json_t *t, char *msg, size_t n) {
                         "such as \"2027-01-01T00:05:00Z\"");
     }
     if (tz && !json_is_string(tz))
-        return fail(msg, n, "timezone: expected a time zone name such as "
-                            "\"America/Chicago\"");
+        return fail(msg, n,
+                    "timezone: expected a time zone name such as "
+                    "\"America/Chicago\"");
     if (tzc && (!json_is_string(tzc) || !*json_string_value(tzc)))
-        return fail(msg, n, "timezone_config: expected the name of a config "
-                            "variable");
+        return fail(msg, n,
+                    "timezone_config: expected the name of a config "
+                    "variable");
     if (misfire) {
         const char *m = json_string_value(misfire);
         if (!m || (strcmp(m, "skip") && strcmp(m, "run_once")))
-            return fail(msg, n,
-                        "misfire: expected \"skip\" or \"run_once\"");
+            return fail(msg, n, "misfire: expected \"skip\" or \"run_once\"");
         s->run_once = !strcmp(m, "run_once");
     }
     const char *name = tz ? json_string_value(tz) : "UTC";

@@ -108,8 +108,8 @@ static int parse_abbr(const char **sp, char *out) {
     return 0;
 }
 
-static int parse_num(const char **sp, int min_digits, int max_digits,
-                     int max, int *out) {
+static int parse_num(const char **sp, int min_digits, int max_digits, int max,
+                     int *out) {
     const char *s = *sp;
     int v = 0, k = 0;
     while (*s >= '0' && *s <= '9' && k < max_digits) {
@@ -361,8 +361,7 @@ static int read_header(const uint8_t *p, size_t size, char *version,
     if (size < 44 || memcmp(p, "TZif", 4))
         return -1;
     *version = (char)p[4];
-    if (*version != 0 && *version != '2' && *version != '3' &&
-        *version != '4')
+    if (*version != 0 && *version != '2' && *version != '3' && *version != '4')
         return -1;
     c->isut = be32(p + 20);
     c->isstd = be32(p + 24);
@@ -392,9 +391,9 @@ sched_zone *sched_zone_from_tzif(const char *name, const uint8_t *data,
     if (version != 0) {
         uint64_t skip = block_size(&c, 4);
         char v2;
-        if (skip > size - off || read_header(data + off + skip,
-                                             size - off - (size_t)skip, &v2,
-                                             &c)) {
+        if (skip > size - off ||
+            read_header(data + off + skip, size - off - (size_t)skip, &v2,
+                        &c)) {
             why = "truncated";
             goto bad;
         }
@@ -509,8 +508,8 @@ static int valid_name(const char *s) {
         return 0;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-              (*p >= '0' && *p <= '9') || *p == '_' || *p == '+' ||
-              *p == '-' || *p == '/'))
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '+' || *p == '-' ||
+              *p == '/'))
             return 0;
     return 1;
 }

@@ -11,8 +11,8 @@
 /* The extremes, 1811, around 1970, New York's 2027 changes, 2100 and the
  * end of the range. Indexes 3 to 6 are where next fire times start. */
 static const int64_t instants[] = {
-    INT64_MIN,  -5000000000LL, -1, 0, 1805007600, 1825567200,
-    4108690800, 253402300799,  INT64_MAX,
+    INT64_MIN,  -5000000000LL, -1,           0,         1805007600,
+    1825567200, 4108690800,    253402300799, INT64_MAX,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
