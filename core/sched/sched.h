@@ -7,8 +7,8 @@
  * Owns: parsing schedules and zones, and computing fire times (pure
  * functions of their inputs; no clock is read here, callers pass "now").
  * Must not touch: the store, the event loop, timers, the process's TZ.
- * Depends on flow only for flow_parse_duration_ms; flow must not depend on
- * sched.
+ * Depends on flow for flow_parse_duration_ms and, in validate.c, for its
+ * definitions and diagnostics; flow must not depend on sched.
  *
  * Times are whole seconds since the Unix epoch (UTC) as int64_t. A "local"
  * time is a civil date and time in a zone, counted the same way as if that
