@@ -1,6 +1,7 @@
 /* The `ferry` command: dispatch, `run` and `validate`. */
 #include "cli.h"
 #include "flow/flow.h"
+#include "sched/sched.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -218,8 +219,10 @@ int cli_run(int argc, char **argv) {
     if (cli_load_registry(&reg, dir, stderr))
         return CLI_USAGE;
     ig = flow_integration_load(file, &reg, &d);
-    if (ig)
+    if (ig && sched_validate_integration(ig, &d) == 0)
         in = flow_instance_load(instance, ig, &reg, &d);
+    if (in)
+        sched_validate_instance(ig, in, &d);
     if (d.n) {
         flow_diags_print(&d, stderr);
         goto out;
@@ -354,6 +357,8 @@ int cli_validate(int argc, char **argv) {
         } else {
             size_t before = d.n;
             igs[i] = flow_integration_load(file, &reg, &d);
+            if (igs[i])
+                sched_validate_integration(igs[i], &d);
             bad |= d.n > before;
         }
         json_decref(doc);
@@ -378,7 +383,10 @@ int cli_validate(int argc, char **argv) {
             bad = 1;
         } else {
             size_t before = d.n;
-            flow_instance_free(flow_instance_load(file, ig, &reg, &d));
+            flow_instance *in = flow_instance_load(file, ig, &reg, &d);
+            if (in)
+                sched_validate_instance(ig, in, &d);
+            flow_instance_free(in);
             bad |= d.n > before;
         }
         json_decref(doc);

@@ -131,4 +131,6 @@ out:
     return status;
 }
 
-int cli_zygote(int argc, char **argv) { return exec_zygote_cli(argc, argv); }
+int cli_zygote(int argc, char **argv) {
+    return exec_zygote_cli(argc, argv);
+}

@@ -3,6 +3,7 @@
  * the deployments directory (reading it whole, writing one instance).
  */
 #include "deploy.h"
+#include "sched/sched.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -77,8 +78,10 @@ static deployment *build(json_t *integration_doc, flow_integration *compiled,
         flow_diags_add(d, nlabel, "$",
                        "missing: an instance document (a deployment is one "
                        "instance of an integration)");
-    else if (ig)
+    else if (ig && sched_validate_integration(ig, d) == 0)
         in = flow_instance_from_json(instance_doc, nlabel, ig, reg, d);
+    if (in)
+        sched_validate_instance(ig, in, d);
     /* The flow format allows names a file name cannot carry well. */
     if (ig && !deploy_name_ok(ig->name))
         flow_diags_add(d, ilabel, "name",

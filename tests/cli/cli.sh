@@ -295,4 +295,23 @@ run components describe nope
 [[ $rc -ne 0 ]] || fail "components describe nope exits 0"
 ok "components list and describe"
 
+# ---- schedules are checked when a definition is validated ----
+cat >"$tmp/sched.json" <<'JSON'
+{"name": "s", "flows": [{"name": "tick",
+  "trigger": {"type": "schedule", "cron": "0 7 * * mon-fry", "timezone": "America/Chicago"},
+  "steps": [{"name": "a", "action": "core.set", "input": {"value": 1}}]}]}
+JSON
+run validate "$tmp/sched.json"
+expect_rc 2 "validate with a bad cron"
+has err "flows[0].trigger.cron"
+has err "fry"
+sed -i 's/mon-fry/mon-fri/; s|America/Chicago|Mars/Olympus_Mons|' "$tmp/sched.json"
+run validate "$tmp/sched.json"
+expect_rc 2 "validate with an unknown zone"
+has err "flows[0].trigger.timezone"
+sed -i 's|Mars/Olympus_Mons|America/Chicago|' "$tmp/sched.json"
+run validate "$tmp/sched.json"
+expect_rc 0 "validate a good schedule"
+ok "schedule triggers are validated"
+
 echo "# $checks checks passed"
