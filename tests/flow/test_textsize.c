@@ -87,8 +87,10 @@ static void test_memo(void **state) {
     assert_int_equal(flow_text_size(outer, &m), 1006);
     flow_size_memo_drop(&m, inner);
     assert_int_equal(flow_text_size(outer, &m), 13);
-    flow_size_memo_put(&m, json_integer(5), 99); /* scalars are not kept */
+    json_t *five = json_integer(5);
+    flow_size_memo_put(&m, five, 99); /* scalars are not kept */
     assert_int_equal(m.n, 0);
+    json_decref(five);
     flow_size_memo_clear(&m);
     json_decref(outer);
     json_decref(inner);
