@@ -179,6 +179,7 @@ static void h_instance_deploy(void *ud, http_req *r) {
                        dp->integration),
              existed ? "instance redeployed" : "instance deployed");
     deploy_table_put(h->deps, dp);
+    host_sched_reload(h);
     http_respond_json(r, existed ? 200 : 201, summary);
     json_decref(doc);
 }
@@ -413,6 +414,11 @@ const http_route host_routes[] = {
     {"GET", "/api/v1/executions", 1, h_executions_list},
     {"GET", "/api/v1/executions/{id}", 1, h_execution_get},
     {"DELETE", "/api/v1/executions/{id}", 1, h_execution_cancel},
+    {"GET", "/webhooks/{instance}/{flow}", 0, host_webhook_handler},
+    {"POST", "/webhooks/{instance}/{flow}", 0, host_webhook_handler},
+    {"PUT", "/webhooks/{instance}/{flow}", 0, host_webhook_handler},
+    {"PATCH", "/webhooks/{instance}/{flow}", 0, host_webhook_handler},
+    {"DELETE", "/webhooks/{instance}/{flow}", 0, host_webhook_handler},
 };
 
 const size_t host_nroutes = sizeof(host_routes) / sizeof(host_routes[0]);

@@ -93,6 +93,7 @@ struct host {
     uv_timer_t grace;
     int stopping;
     int q_stopping;
+    struct host_sched *sched; /* scheduler.c's state */
     int exit_status;
     int store_ok;
 };
@@ -115,6 +116,16 @@ void host_enqueue(host *h, deployment *dep, const char *flow,
 int host_cancel(host *h, const char *id);
 /* Finds an active or queued execution. */
 run *host_find_run(host *h, const char *id);
+
+/* Schedules (scheduler.c): arms a timer for every schedule trigger of the
+ * deployed instances; each tick is recorded with a unique key (instance,
+ * flow, fire time) before its execution is queued. */
+void host_sched_start(host *h);  /* after start-up recovery */
+void host_sched_reload(host *h); /* the deployments changed */
+void host_sched_stop(host *h);   /* shutdown: close the timers */
+
+/* Webhooks (webhooks.c): the handler of /webhooks/{instance}/{flow}. */
+void host_webhook_handler(void *ud, http_req *r);
 
 /* Routes for the HTTP server (api.c). */
 extern const http_route host_routes[];

@@ -1144,6 +1144,7 @@ static void recover_done(void *arg, int commit_rc) {
                  "queued executions taken up again");
     json_decref(j->queued);
     free(j);
+    host_sched_start(h);
 }
 
 /* ---- components: the host's own view, and reloading ----
@@ -1391,6 +1392,7 @@ static void begin_shutdown(host *h, const char *why) {
     uv_close((uv_handle_t *)&h->sig_int, NULL);
     uv_close((uv_handle_t *)&h->sig_hup, NULL);
     uv_close((uv_handle_t *)&h->watch, NULL);
+    host_sched_stop(h);
     uv_close((uv_handle_t *)&h->reload_timer, NULL);
     if (h->http)
         http_server_stop(h->http, on_http_stopped, h);
@@ -1413,6 +1415,7 @@ static void on_signal(uv_signal_t *s, int sig) {
         if (n >= 0) {
             deploy_table_free(h->deps);
             h->deps = t;
+            host_sched_reload(h);
         } else {
             deploy_table_free(t);
         }
