@@ -141,7 +141,8 @@ static void run_usage(FILE *f) {
            "\n"
            "Runs one flow now. Each top-level step is printed on stderr as it\n"
            "finishes; the final output is printed on stdout as JSON. The\n"
-           "trigger payload is {\"type\": \"manual\", \"body\": INPUT}.\n"
+           "trigger payload is {\"type\": \"manual\", \"body\": INPUT, "
+           "\"time\": NOW}.\n"
            "Exit status: 0 succeeded, 1 the execution failed, 2 usage or\n"
            "definition error.\n");
 }
@@ -241,7 +242,10 @@ int cli_run(int argc, char **argv) {
     }
     if (input && !(body = read_input(input)))
         goto out;
-    trigger = json_pack("{s:s, s:O?}", "type", "manual", "body", body);
+    char now[40];
+    store_format_time(store_now_us(), now, sizeof(now));
+    trigger = json_pack("{s:s, s:O?, s:s}", "type", "manual", "body", body,
+                        "time", now);
 
     char *err = NULL;
     st = store_open_sqlite(cli_db_path(db), &err);

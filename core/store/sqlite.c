@@ -87,6 +87,16 @@ static const char *const migrations[] = {
     " updated_us INTEGER NOT NULL,"
     " PRIMARY KEY (instance, key)"
     ");",
+    /* 2: schedule ticks, one row per (instance, flow, fire time), written
+     * before the tick's execution is queued, so no tick fires twice. */
+    "CREATE TABLE schedule_ticks ("
+    " instance TEXT NOT NULL,"
+    " flow TEXT NOT NULL,"
+    " fire_us INTEGER NOT NULL,"
+    " execution_id TEXT,"
+    " created_us INTEGER NOT NULL,"
+    " PRIMARY KEY (instance, flow, fire_us)"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -112,6 +122,8 @@ enum {
     ST_EXEC_STEPS,
     ST_EXEC_LOGS,
     ST_EXEC_STARTED,
+    ST_TICK_INSERT,
+    ST_TICK_LAST,
     ST_COUNT
 };
 
@@ -151,6 +163,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                      " ORDER BY id",
     [ST_EXEC_STARTED] = "UPDATE executions SET status = 'running',"
                         " started_us = ?2 WHERE id = ?1",
+    [ST_TICK_INSERT] = "INSERT INTO schedule_ticks (instance, flow, fire_us,"
+                       " execution_id, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_TICK_LAST] = "SELECT max(fire_us) FROM schedule_ticks"
+                     " WHERE instance = ?1 AND flow = ?2",
 };
 
 /* exec_list filters on any subset of four columns; one statement per
@@ -718,6 +734,49 @@ static int sq_exec_started(store *base, const char *id, int64_t started_us) {
     return rc;
 }
 
+static int sq_tick_insert(store *base, const char *instance, const char *flow,
+                          int64_t fire_us, const char *execution_id) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!instance || !flow)
+        return set_err(s, FERRY_EINVAL,
+                       "tick_insert: instance and flow are required");
+    sqlite3_stmt *st = s->st[ST_TICK_INSERT];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    sqlite3_bind_int64(st, 3, fire_us);
+    bind_text(st, 4, execution_id);
+    sqlite3_bind_int64(st, 5, store_now_us());
+    int rc = run(s, st, "tick_insert", NULL);
+    if (rc == FERRY_EEXISTS)
+        set_err(s, rc, "tick_insert: '%s' flow '%s' already fired at %lld",
+                instance, flow, (long long)fire_us);
+    return rc;
+}
+
+static int sq_tick_last(store *base, const char *instance, const char *flow,
+                        int64_t *fire_us) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!instance || !flow || !fire_us)
+        return set_err(s, FERRY_EINVAL,
+                       "tick_last: instance, flow and fire_us are required");
+    sqlite3_stmt *st = s->st[ST_TICK_LAST];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    int rc = sqlite3_step(st);
+    int ret;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *fire_us = sqlite3_column_int64(st, 0);
+        ret = 0;
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        ret = set_err(s, FERRY_ENOTFOUND,
+                      "tick_last: no tick of '%s' flow '%s'", instance, flow);
+    } else {
+        ret = db_err(s, "tick_last", NULL);
+    }
+    stmt_done(st);
+    return ret;
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -771,6 +830,8 @@ static const store_vtable sqlite_vtable = {
     .tx_rollback = sq_tx_rollback,
     .checkpoint = sq_checkpoint,
     .set_autocheckpoint = sq_set_autocheckpoint,
+    .tick_insert = sq_tick_insert,
+    .tick_last = sq_tick_last,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

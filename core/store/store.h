@@ -120,6 +120,16 @@ typedef struct store_vtable {
     /* Whether commits on this handle checkpoint by themselves (the default)
      * or leave it to checkpoint() from another handle. */
     int (*set_autocheckpoint)(store *s, int on);
+    /* Records that a schedule fired: the key (instance, flow, fire_us) is
+     * unique, FERRY_EEXISTS if that tick is already recorded (another host,
+     * or an earlier life of this one, fired it). execution_id may be NULL
+     * (a tick that started nothing). */
+    int (*tick_insert)(store *s, const char *instance, const char *flow,
+                       int64_t fire_us, const char *execution_id);
+    /* *fire_us: the latest recorded tick of the flow of the instance;
+     * FERRY_ENOTFOUND if there is none. */
+    int (*tick_last)(store *s, const char *instance, const char *flow,
+                     int64_t *fire_us);
 } store_vtable;
 
 /* Every backend's handle starts with this. */
