@@ -31,6 +31,9 @@ void host_metrics_declare(metrics *m) {
                     "Components loaded by the zygote.", NULL, 0);
     metrics_declare(m, "ferry_instances_deployed", "gauge",
                     "Instances deployed on this host.", NULL, 0);
+    metrics_declare(m, "ferry_webhook_rejected_total", "counter",
+                    "Webhook requests refused by verification, by reason.",
+                    NULL, 0);
 }
 
 /* ---- probes and metrics ---- */

@@ -62,6 +62,14 @@ typedef struct run {
     int handles;      /* open uv handles; freed when 0 and done */
     zygote *z;        /* the zygote that forked its worker */
     struct run *next; /* in the queue */
+    /* Called once when the run is over (finish(), or freed without
+     * finishing: status "cancelled"), then cleared. status, output_json
+     * (the end frame's, bounded by max_recorded; NULL when none) and error
+     * are borrowed for the call. Set it after host_enqueue's callback. */
+    void (*on_done)(void *ud, struct run *r, const char *status,
+                    const char *output_json, const char *error);
+    void *on_done_ud;
+    char *end_status, *end_output, *end_error; /* kept only with on_done */
 } run;
 
 struct host {
@@ -116,6 +124,14 @@ void host_enqueue(host *h, deployment *dep, const char *flow,
 int host_cancel(host *h, const char *id);
 /* Finds an active or queued execution. */
 run *host_find_run(host *h, const char *id);
+/* For callers that write the execution row themselves (scheduler.c):
+ * run_new makes a run of flow of dep (trigger borrowed; NULL out of
+ * memory), queue_push appends it to the queue once its row is durable,
+ * and dispatch starts what may start. */
+run *run_new(host *h, const char *id, deployment *dep, const char *flow,
+             json_t *trigger);
+void queue_push(host *h, run *r);
+void dispatch(host *h);
 
 /* Schedules (scheduler.c): arms a timer for every schedule trigger of the
  * deployed instances; each tick is recorded with a unique key (instance,

@@ -88,11 +88,24 @@ static json_t *run_fields(const run *r) {
 
 /* ---- runs ---- */
 
-static void dispatch(host *h);
+void dispatch(host *h);
 static void finish(run *r);
 static void shutdown_progress(host *h);
 
+static void run_notify_done(run *r, const char *status, const char *output,
+                            const char *error) {
+    void (*cb)(void *, run *, const char *, const char *, const char *) =
+        r->on_done;
+    r->on_done = NULL;
+    if (cb)
+        cb(r->on_done_ud, r, status, output, error);
+}
+
 static void run_free(run *r) {
+    run_notify_done(r, "cancelled", NULL, "the execution did not finish here");
+    free(r->end_status);
+    free(r->end_output);
+    free(r->end_error);
     frame_decoder_free(&r->dec);
     deployment_unref(r->dep);
     json_decref(r->trigger);
@@ -364,6 +377,13 @@ static void on_worker_msg(void *ud, json_t *msg) {
     } else if (!strcmp(ev, "end")) {
         r->got_end = 1;
         const char *status = jstr(msg, "status");
+        if (r->on_done) {
+            const char *o = jstr(msg, "output_json");
+            const char *e = jstr(msg, "error_message");
+            r->end_status = status ? strdup(status) : NULL;
+            r->end_output = o ? strdup(o) : NULL;
+            r->end_error = e ? strdup(e) : NULL;
+        }
         metrics_add(h->m, "ferry_executions_finished_total", 1, "status",
                     status ? status : "unknown", NULL);
         json_t *f = run_fields(r);
@@ -504,6 +524,10 @@ static void finish(run *r) {
         json_t *f = run_fields(r);
         json_object_set_new(f, "status", json_string(status));
         host_log(h, "warn", f, "%s", msg);
+        run_notify_done(r, status, NULL, msg);
+    } else {
+        run_notify_done(r, r->end_status ? r->end_status : "unknown",
+                        r->end_output, r->end_error);
     }
     r->state = RUN_DONE;
     active_remove(h, r);
@@ -841,7 +865,7 @@ static int may_start(host *h, const run *r) {
     return running == 0;
 }
 
-static void dispatch(host *h) {
+void dispatch(host *h) {
     run *prev = NULL, *r = h->qhead;
     while (!h->stopping && h->zcur && h->zcur->ready && r &&
            h->nactive < (size_t)h->cfg->max_concurrency) {
@@ -882,7 +906,7 @@ static void dispatch(host *h) {
     metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
 }
 
-static void queue_push(host *h, run *r) {
+void queue_push(host *h, run *r) {
     r->state = RUN_QUEUED;
     if (h->qtail)
         h->qtail->next = r;
@@ -892,8 +916,8 @@ static void queue_push(host *h, run *r) {
     h->nqueued++;
 }
 
-static run *run_new(host *h, const char *id, deployment *dep, const char *flow,
-                    json_t *trigger) {
+run *run_new(host *h, const char *id, deployment *dep, const char *flow,
+             json_t *trigger) {
     run *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
@@ -946,9 +970,10 @@ static void enqueue_done(void *arg, int commit_rc) {
             j->done(j->ud, NULL, 503, j->err);
         run_free(j->r);
     } else {
+        /* Queued first, so that the callback finds it (host_find_run). */
+        queue_push(h, j->r);
         if (j->done)
             j->done(j->ud, j->r->id, 202, NULL);
-        queue_push(h, j->r);
         dispatch(h);
     }
     free(j->trigger_text);

@@ -1,10 +1,508 @@
 /*
- * Webhooks: /webhooks/{instance}/{flow}. (Being built: until then the
- * route answers 404.)
+ * Webhooks: /webhooks/{instance}/{flow}. A flow whose trigger is
+ * {"type": "webhook"} is reachable here with the trigger's methods
+ * (default POST). The request is verified by the flow's "verify" object
+ * (core/webhook), then becomes an execution whose trigger payload holds
+ * the request. "response": "async" (default) answers 202 once the
+ * execution's row is durable; "sync" holds the request until the execution
+ * ends (or its "timeout", default 10 s, passes: 504).
  */
 #include "host_internal.h"
+#include "webhook/webhook.h"
+
+#include <ferry/ferry.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYNC_TIMEOUT_DEFAULT_MS 10000
+
+/* The request headers the trigger payload carries (the HTTP layer reads
+ * headers by name only): common ones and each scheme's own. */
+static const char *const payload_headers[] = {
+    "content-type",
+    "content-length",
+    "user-agent",
+    "accept",
+    "x-forwarded-for",
+    "x-request-id",
+    "x-github-event",
+    "x-github-delivery",
+    "x-github-hook-id",
+    "x-hub-signature-256",
+    "x-gitlab-event",
+    "x-slack-request-timestamp",
+    "x-slack-signature",
+    "x-slack-retry-num",
+    "x-slack-retry-reason",
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-webhook-id",
+    "x-shopify-hmac-sha256",
+    "stripe-signature",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-dropbox-signature",
+    "idempotency-key",
+    NULL,
+};
+
+static const char *req_header(void *ud, const char *lname) {
+    return http_req_header(ud, lname);
+}
+
+/* "{{ config.NAME }}" (spaces optional) -> NAME in buf; 0 if s is one. */
+static int config_ref(const char *s, char *buf, size_t buflen) {
+    while (isspace((unsigned char)*s))
+        s++;
+    if (strncmp(s, "{{", 2))
+        return -1;
+    s += 2;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (strncmp(s, "config.", 7))
+        return -1;
+    s += 7;
+    size_t n = 0;
+    while (s[n] && (isalnum((unsigned char)s[n]) || s[n] == '_' ||
+                    s[n] == '-' || s[n] == '.'))
+        n++;
+    if (!n || n >= buflen)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    s += n;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (strncmp(s, "}}", 2))
+        return -1;
+    s += 2;
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s ? -1 : 0;
+}
+
+/* A string that is one config reference becomes the config's value (a
+ * string, or an array of strings for "secret"). New reference, or NULL
+ * with err set. */
+static json_t *resolve_value(json_t *v, const json_t *config, const char *key,
+                             char *err, size_t errlen) {
+    char name[128];
+    if (json_is_string(v) &&
+        !config_ref(json_string_value(v), name, sizeof(name))) {
+        json_t *c = json_object_get(config, name);
+        if (!json_is_string(c) && !json_is_array(c)) {
+            snprintf(err, errlen,
+                     "verify.%s: config '%s' is not set to a string", key,
+                     name);
+            return NULL;
+        }
+        return json_incref(c);
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            json_t *x = resolve_value(e, config, key, err, errlen);
+            if (!x) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    return json_incref(v);
+}
+
+static webhook_verifier *make_verifier(const json_t *verify,
+                                       const json_t *config, char *err,
+                                       size_t errlen) {
+    if (!json_is_object(verify)) {
+        snprintf(err, errlen, "verify: expected an object");
+        return NULL;
+    }
+    json_t *conf = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)verify, k, v) {
+        json_t *x = resolve_value(v, config, k, err, errlen);
+        if (!x) {
+            json_decref(conf);
+            return NULL;
+        }
+        json_object_set_new(conf, k, x);
+    }
+    webhook_verifier *wv = webhook_verifier_new(conf, err, errlen);
+    json_decref(conf);
+    return wv;
+}
+
+static int method_allowed(const json_t *trigger, const char *method) {
+    json_t *m = json_object_get(trigger, "methods");
+    if (!json_is_array(m))
+        return !strcmp(method, "POST");
+    size_t i;
+    json_t *e;
+    json_array_foreach(m, i, e) {
+        const char *s = json_string_value(e);
+        if (s && !strcasecmp(s, method))
+            return 1;
+    }
+    return 0;
+}
+
+/* "10s", "500ms", "2m" or a number of seconds; 0 if invalid. */
+static uint64_t parse_timeout_ms(const json_t *v) {
+    if (json_is_integer(v))
+        return json_integer_value(v) > 0
+                   ? (uint64_t)json_integer_value(v) * 1000
+                   : 0;
+    const char *s = json_string_value(v);
+    if (!s)
+        return 0;
+    char *end;
+    double n = strtod(s, &end);
+    if (n <= 0)
+        return 0;
+    if (!strcmp(end, "ms"))
+        return (uint64_t)n;
+    if (!strcmp(end, "s") || !*end)
+        return (uint64_t)(n * 1000);
+    if (!strcmp(end, "m"))
+        return (uint64_t)(n * 60000);
+    return 0;
+}
+
+static char *base64(const unsigned char *p, size_t n) {
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        *o++ = tab[(v >> 18) & 63];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = 0;
+    return out;
+}
+
+/* Appends name=value, percent-encoded, to a query string. */
+static void query_add(char *q, size_t qlen, const char *name,
+                      const char *value) {
+    size_t n = strlen(q);
+    const char *parts[2] = {name, value};
+    if (n && n + 1 < qlen)
+        q[n++] = '&';
+    for (int p = 0; p < 2; p++) {
+        for (const unsigned char *s = (const unsigned char *)parts[p]; *s;
+             s++) {
+            if (n + 4 >= qlen)
+                break;
+            if (isalnum(*s) || strchr("-._~", *s))
+                q[n++] = (char)*s;
+            else
+                n += (size_t)snprintf(q + n, qlen - n, "%%%02X", *s);
+        }
+        if (p == 0 && n + 1 < qlen)
+            q[n++] = '=';
+    }
+    q[n] = 0;
+}
+
+/* ---- the trigger payload ---- */
+
+static json_t *payload(http_req *r, const json_t *trigger,
+                       const webhook_verifier *v, const void *body,
+                       size_t len) {
+    const char *skip_header = v ? webhook_verifier_secret_header(v) : NULL;
+    json_t *headers = json_object();
+    for (int i = 0; payload_headers[i]; i++) {
+        const char *val = http_req_header(r, payload_headers[i]);
+        if (val)
+            json_object_set_new(headers, payload_headers[i], json_string(val));
+    }
+    /* The generic hmac scheme's own header. */
+    const char *hh = json_string_value(
+        json_object_get(json_object_get(trigger, "verify"), "header"));
+    if (hh && !skip_header) {
+        char lname[128];
+        size_t n = 0;
+        for (; hh[n] && n + 1 < sizeof(lname); n++)
+            lname[n] = (char)tolower((unsigned char)hh[n]);
+        lname[n] = 0;
+        const char *val = http_req_header(r, lname);
+        if (val)
+            json_object_set_new(headers, lname, json_string(val));
+    }
+    json_object_del(headers, "authorization");
+    if (skip_header)
+        json_object_del(headers, skip_header);
+
+    const char *ctype = http_req_header(r, "content-type");
+    json_t *parsed = NULL;
+    char err[256] = "";
+    if (body && len)
+        parsed = webhook_parse_body(ctype, body, len, err, sizeof(err));
+    json_t *p =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "webhook", "method",
+                  http_req_method(r), "path", http_req_path(r), "headers",
+                  headers, "body", parsed ? parsed : json_null());
+    if (!p)
+        return NULL;
+    if (!parsed && err[0])
+        json_object_set_new(p, "body_error", json_string(err));
+    json_t *raw = json_stringn(body ? body : "", body ? len : 0);
+    if (!raw) {
+        char *b = base64(body, len);
+        raw = b ? json_string(b) : json_null();
+        free(b);
+        json_object_set_new(p, "raw_body_encoding", json_string("base64"));
+    }
+    json_object_set_new(p, "raw_body", raw);
+    char now[40];
+    store_format_time(store_now_us(), now, sizeof(now));
+    json_object_set_new(p, "time", json_string(now));
+    return p;
+}
+
+/* ---- answering ---- */
+
+static void on_async_enqueued(void *ud, const char *id, int status,
+                              const char *err) {
+    http_req *r = ud;
+    if (!id)
+        http_respond_error(r, status, "%s", err ? err : "unknown error");
+    else
+        http_respond_json(
+            r, 202, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+}
+
+typedef struct sync_wait {
+    host *h;
+    http_req *req;
+    run *r; /* while waiting for it */
+    uv_timer_t timer;
+    int timer_started;
+    uint64_t timeout_ms;
+    char id[40];
+} sync_wait;
+
+static void on_wait_closed(uv_handle_t *hd) {
+    free(hd->data);
+}
+
+static void wait_end(sync_wait *w) {
+    if (w->timer_started) {
+        uv_timer_stop(&w->timer);
+        uv_close((uv_handle_t *)&w->timer, on_wait_closed);
+    } else {
+        free(w);
+    }
+}
+
+static void on_sync_done(void *ud, run *r, const char *status,
+                         const char *output_json, const char *error) {
+    (void)r;
+    sync_wait *w = ud;
+    w->r = NULL;
+    if (!strcmp(status, "succeeded")) {
+        json_error_t e;
+        json_t *out =
+            output_json ? json_loads(output_json, JSON_DECODE_ANY, &e) : NULL;
+        if (out || !output_json)
+            http_respond_json(w->req, 200, out ? out : json_null());
+        else /* cut at max_recorded: not JSON any more */
+            http_respond_json(
+                w->req, 500,
+                json_pack("{s:s, s:s, s:s}", "error",
+                          "the output is larger than the host's max_recorded "
+                          "and was not kept whole",
+                          "id", w->id, "status", status));
+    } else {
+        http_respond_json(w->req, 500,
+                          json_pack("{s:s, s:s, s:s}", "error",
+                                    error ? error : "the execution failed",
+                                    "id", w->id, "status", status));
+    }
+    wait_end(w);
+}
+
+static void on_sync_timeout(uv_timer_t *t) {
+    sync_wait *w = t->data;
+    if (w->r) {
+        w->r->on_done = NULL; /* the execution goes on */
+        w->r = NULL;
+    }
+    http_respond_json(
+        w->req, 504,
+        json_pack("{s:s, s:s, s:s}", "error",
+                  "the execution did not finish before the webhook's timeout; "
+                  "it goes on",
+                  "id", w->id, "status", "running"));
+    wait_end(w);
+}
+
+static void on_sync_enqueued(void *ud, const char *id, int status,
+                             const char *err) {
+    sync_wait *w = ud;
+    if (!id) {
+        http_respond_error(w->req, status, "%s", err ? err : "unknown error");
+        free(w);
+        return;
+    }
+    snprintf(w->id, sizeof(w->id), "%s", id);
+    run *r = host_find_run(w->h, id);
+    if (!r || http_req_gone(w->req)) {
+        http_respond_json(
+            w->req, 202, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+        free(w);
+        return;
+    }
+    w->r = r;
+    r->on_done = on_sync_done;
+    r->on_done_ud = w;
+    uv_timer_init(w->h->loop, &w->timer);
+    w->timer.data = w;
+    w->timer_started = 1;
+    uv_timer_start(&w->timer, on_sync_timeout, w->timeout_ms, 0);
+}
+
+static void refuse(host *h, http_req *r, const deployment *dp, const char *flow,
+                   const char *scheme, const webhook_result *res) {
+    const char *fail = webhook_failure_name(res->failure);
+    metrics_add(h->m, "ferry_webhook_rejected_total", 1, "reason", fail, NULL);
+    host_log(h, "warn",
+             json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", dp->instance,
+                       "flow", flow, "scheme", scheme, "failure", fail,
+                       "reason", res->reason ? res->reason : "refused"),
+             "webhook refused");
+    http_respond_json(
+        r, 401,
+        json_pack("{s:s}", "error", res->reason ? res->reason : "refused"));
+}
 
 void host_webhook_handler(void *ud, http_req *r) {
-    (void)ud;
-    http_respond_error(r, 404, "no webhook flow here");
+    host *h = ud;
+    const char *name = http_req_param(r, "instance");
+    const char *flow = http_req_param(r, "flow");
+    deployment *dp = name ? deploy_table_get(h->deps, name) : NULL;
+    const flow_def *f = dp && flow ? flow_find(dp->ig, flow) : NULL;
+    const char *tt =
+        f ? json_string_value(json_object_get(f->trigger, "type")) : NULL;
+    if (!f || !tt || strcmp(tt, "webhook")) {
+        http_respond_error(r, 404, "no webhook flow here");
+        return;
+    }
+    const char *method = http_req_method(r);
+    if (!method_allowed(f->trigger, method)) {
+        http_respond_error(r, 405, "method %s is not allowed for this webhook",
+                           method);
+        return;
+    }
+    if (h->stopping) {
+        http_respond_error(r, 503, "the host is shutting down");
+        return;
+    }
+    size_t len = 0;
+    const void *body = http_req_body(r, &len);
+
+    webhook_verifier *v = NULL;
+    json_t *verify = json_object_get(f->trigger, "verify");
+    if (verify) {
+        char err[256];
+        v = make_verifier(verify, dp->in->config, err, sizeof(err));
+        if (!v) {
+            host_log(
+                h, "error",
+                json_pack("{s:s, s:s}", "instance", dp->instance, "flow", flow),
+                "webhook misconfigured: %s", err);
+            http_respond_error(r, 500, "the webhook is misconfigured");
+            return;
+        }
+        /* The HTTP layer gives query parameters by name: the verifier gets
+         * the ones the schemes read. */
+        char query[4096] = "";
+        const char *c = http_req_query(r, "challenge");
+        if (c)
+            query_add(query, sizeof(query), "challenge", c);
+        const char *qn = webhook_verifier_secret_query(v);
+        const char *qv = qn ? http_req_query(r, qn) : NULL;
+        if (qv)
+            query_add(query, sizeof(query), qn, qv);
+        webhook_request wr = {.method = method,
+                              .path = http_req_path(r),
+                              .query = query,
+                              .body = body,
+                              .body_len = len,
+                              .header = req_header,
+                              .ud = r,
+                              .now_s = store_now_us() / 1000000};
+        webhook_result res = {0};
+        int rc = webhook_verify(v, &wr, &res);
+        if (rc == FERRY_EAUTH) {
+            refuse(h, r, dp, flow, webhook_verifier_scheme(v), &res);
+            webhook_result_clear(&res);
+            webhook_verifier_free(v);
+            return;
+        }
+        if (rc) {
+            http_respond_error(r, 500, "verification failed: %s",
+                               ferry_strerror(rc));
+            webhook_result_clear(&res);
+            webhook_verifier_free(v);
+            return;
+        }
+        if (res.respond.status) {
+            /* A handshake: answered here, no execution. */
+            http_respond_text(
+                r, res.respond.status,
+                res.respond.content_type ? res.respond.content_type
+                                         : "text/plain",
+                res.respond.body ? res.respond.body : "", res.respond.body_len);
+            webhook_result_clear(&res);
+            webhook_verifier_free(v);
+            return;
+        }
+        webhook_result_clear(&res);
+    }
+
+    json_t *trigger = payload(r, f->trigger, v, body, len);
+    webhook_verifier_free(v);
+    if (!trigger) {
+        http_respond_error(r, 500, "out of memory");
+        return;
+    }
+    const char *mode =
+        json_string_value(json_object_get(f->trigger, "response"));
+    if (mode && !strcmp(mode, "sync")) {
+        sync_wait *w = calloc(1, sizeof(*w));
+        if (!w) {
+            json_decref(trigger);
+            http_respond_error(r, 500, "out of memory");
+            return;
+        }
+        w->h = h;
+        w->req = r;
+        json_t *to = json_object_get(f->trigger, "timeout");
+        w->timeout_ms = to ? parse_timeout_ms(to) : SYNC_TIMEOUT_DEFAULT_MS;
+        if (!w->timeout_ms)
+            w->timeout_ms = SYNC_TIMEOUT_DEFAULT_MS;
+        host_enqueue(h, dp, flow, trigger, on_sync_enqueued, w);
+    } else {
+        host_enqueue(h, dp, flow, trigger, on_async_enqueued, r);
+    }
+    json_decref(trigger);
 }

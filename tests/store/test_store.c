@@ -632,6 +632,71 @@ static void test_not_found_and_conflicts(void **state) {
     json_decref(o);
 }
 
+/* ---- schedule ticks ---- */
+
+static void test_ticks_unique_and_last(void **state) {
+    fixture *f = *state;
+    store *s = f->s;
+    int64_t last = 42;
+    assert_int_equal(s->vt->tick_last(s, "acme", "hourly", &last),
+                     FERRY_ENOTFOUND);
+    assert_int_equal(last, 42);
+    assert_non_null(strstr(s->errmsg, "tick_last"));
+
+    assert_int_equal(s->vt->tick_insert(s, "acme", "hourly", T0, "ex_1"), 0);
+    assert_int_equal(
+        s->vt->tick_insert(s, "acme", "hourly", T0 + 3600000000LL, NULL), 0);
+    /* The same key again, with or without an execution: refused. */
+    assert_int_equal(s->vt->tick_insert(s, "acme", "hourly", T0, "ex_2"),
+                     FERRY_EEXISTS);
+    assert_non_null(strstr(s->errmsg, "tick_insert"));
+    assert_int_equal(s->vt->tick_insert(s, "acme", "hourly", T0, NULL),
+                     FERRY_EEXISTS);
+    /* Other instances and flows are other keys. */
+    assert_int_equal(s->vt->tick_insert(s, "beta", "hourly", T0, NULL), 0);
+    assert_int_equal(
+        s->vt->tick_insert(s, "acme", "daily", T0 + 7200000000LL, NULL), 0);
+
+    assert_int_equal(s->vt->tick_last(s, "acme", "hourly", &last), 0);
+    assert_int_equal(last, T0 + 3600000000LL);
+    assert_int_equal(s->vt->tick_last(s, "beta", "hourly", &last), 0);
+    assert_int_equal(last, T0);
+    assert_int_equal(s->vt->tick_last(s, "acme", "daily", &last), 0);
+    assert_int_equal(last, T0 + 7200000000LL);
+    assert_int_equal(s->vt->tick_last(s, "beta", "daily", &last),
+                     FERRY_ENOTFOUND);
+
+    /* A duplicate inside a transaction leaves the transaction usable. */
+    assert_int_equal(s->vt->tx_begin(s), 0);
+    assert_int_equal(s->vt->tick_insert(s, "acme", "hourly", T0, NULL),
+                     FERRY_EEXISTS);
+    assert_int_equal(
+        s->vt->tick_insert(s, "acme", "hourly", T0 + 7200000000LL, NULL), 0);
+    assert_int_equal(s->vt->tx_commit(s), 0);
+    assert_int_equal(s->vt->tick_last(s, "acme", "hourly", &last), 0);
+    assert_int_equal(last, T0 + 7200000000LL);
+
+    assert_int_equal(s->vt->tick_insert(s, NULL, "hourly", T0, NULL),
+                     FERRY_EINVAL);
+    assert_int_equal(s->vt->tick_last(s, "acme", NULL, &last), FERRY_EINVAL);
+}
+
+static void test_ticks_survive_reopen(void **state) {
+    fixture *f = *state;
+    assert_int_equal(f->s->vt->tick_insert(f->s, "acme", "hourly", T0, NULL),
+                     0);
+    store_close(f->s);
+    char *err = NULL;
+    f->s = store_open_sqlite(f->path, &err);
+    if (!f->s)
+        fail_msg("reopen: %s", err ? err : "?");
+    int64_t last = 0;
+    assert_int_equal(f->s->vt->tick_last(f->s, "acme", "hourly", &last), 0);
+    assert_int_equal(last, T0);
+    assert_int_equal(f->s->vt->tick_insert(f->s, "acme", "hourly", T0, NULL),
+                     FERRY_EEXISTS);
+}
+
 static void test_bad_arguments(void **state) {
     fixture *f = *state;
     store *s = f->s;
@@ -777,6 +842,8 @@ int main(void) {
         T(test_state_get_set_overwrite_delete),
         T(test_not_found_and_conflicts),
         T(test_bad_arguments),
+        T(test_ticks_unique_and_last),
+        T(test_ticks_survive_reopen),
         T(test_second_handle_reads),
         cmocka_unit_test(test_id_format),
         cmocka_unit_test(test_ids_unique_and_sortable),

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Integration test of webhooks in `ferry serve`: a real host on a loopback
+port, sent signed (and badly signed) requests at /webhooks/{instance}/{flow}
+as a sender would, checked through the HTTP API.
+
+Uses the Host helper of test_serve.py and its environment (FERRY_BIN,
+FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS). Definitions:
+webhooks.integration.json and webhooks.instance.json.
+
+Prints "ok - NAME" or "not ok - NAME: why" per case, then "N passed, M
+failed"; exits 1 if anything failed. Python 3 standard library only.
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_serve as ts  # noqa: E402
+from test_serve import check, case  # noqa: E402
+
+with open(os.path.join(ts.DEFS, "webhooks.integration.json")) as f:
+    INTEGRATION = json.load(f)
+with open(os.path.join(ts.DEFS, "webhooks.instance.json")) as f:
+    INSTANCE_DOC = json.load(f)
+INSTANCE = INSTANCE_DOC["name"]
+SECRET = INSTANCE_DOC["config"]["webhook_secret"]
+API_KEY = INSTANCE_DOC["config"]["api_key"]
+
+
+class Raw:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+        try:
+            self.json = json.loads(self.text)
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "HTTP %d %s" % (self.status, self.text[:300])
+
+
+def hook(h, method, flow, body=b"", headers=None, query="",
+         instance=INSTANCE, timeout=10):
+    path = "/webhooks/%s/%s" % (instance, flow)
+    if query:
+        path += "?" + query
+    c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=timeout)
+    try:
+        c.request(method, path, body=body or None, headers=headers or {})
+        r = c.getresponse()
+        return Raw(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+def sign(body, prefix="sha256="):
+    return prefix + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def count(h, flow):
+    r = h.get("/api/v1/executions", query={"instance": INSTANCE,
+                                           "flow": flow, "limit": 10000})
+    check(r.status == 200 and isinstance(r.json, list), "list: %r" % r)
+    return len(r.json)
+
+
+def rejected(h):
+    r = h.get("/metrics")
+    check(r.status == 200, "/metrics: %r" % r)
+    key = 'ferry_webhook_rejected_total{reason="mismatch"}'
+    for line in r.text.splitlines():
+        if line.startswith(key + " "):
+            return float(line[len(key):])
+    return 0.0
+
+
+def cases(root):
+    h = ts.Host(root, "hooks", limits={"timeout": "30s"})
+    h.start()
+    ts.current["host"] = h
+
+    def deploy():
+        r = h.deploy(integration=INTEGRATION, instance=INSTANCE_DOC)
+        check(r.status == 201, "deploy answered %r" % r)
+    case("deploy the webhook flows", deploy)
+
+    def github_ok():
+        body = json.dumps({"action": "opened", "number": 7}).encode()
+        r = hook(h, "POST", "github", body, {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "pull_request",
+            "X-Hub-Signature-256": sign(body)})
+        check(r.status == 202 and r.json and r.json.get("id") and
+              r.json.get("status") == "queued", "signed POST: %r" % r)
+        x = h.wait_done(r.json["id"])
+        check(x["status"] == "succeeded", "execution: %s" % x["status"])
+        t = x.get("trigger") or {}
+        check(t.get("type") == "webhook" and t.get("method") == "POST",
+              "trigger: %r" % t)
+        check(t.get("body") == {"action": "opened", "number": 7},
+              "parsed body: %r" % t.get("body"))
+        check(t.get("raw_body") == body.decode(), "raw_body: %r"
+              % t.get("raw_body"))
+        hd = t.get("headers") or {}
+        check(hd.get("x-github-event") == "pull_request" and
+              hd.get("content-type") == "application/json",
+              "headers: %r" % hd)
+        check(SECRET not in json.dumps(x), "the secret is in the execution")
+        check(x.get("output") == {"action": "opened", "number": 7},
+              "output: %r" % x.get("output"))
+    case("github: a correct signature -> 202, the trigger has the parsed "
+         "body and headers", github_ok)
+
+    def github_bad():
+        before, m0 = count(h, "github"), rejected(h)
+        body = b'{"action": "opened"}'
+        r = hook(h, "POST", "github", body, {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(b'{"action": "closed"}')})
+        check(r.status == 401 and r.json and r.json.get("error"),
+              "wrong signature: %r" % r)
+        check(SECRET not in r.text, "the secret is in the answer")
+        r = hook(h, "POST", "github", body,
+                 {"Content-Type": "application/json"})
+        check(r.status == 401, "no signature: %r" % r)
+        time.sleep(0.2)
+        check(count(h, "github") == before, "an execution was created")
+        check(rejected(h) >= m0 + 1, "/metrics did not count the mismatch")
+        with open(h.log_path, errors="replace") as f:
+            log = f.read()
+        check("webhook refused" in log, "the refusal is not logged")
+        check(SECRET not in log, "the secret is in the log")
+    case("github: a wrong signature -> 401, no execution, counted in "
+         "/metrics", github_bad)
+
+    def sync_echo():
+        body = json.dumps({"hello": "world", "n": 3}).encode()
+        r = hook(h, "POST", "echo", body, {
+            "Content-Type": "application/json", "X-Signature": sign(body)})
+        check(r.status == 200, "sync: %r" % r)
+        check(r.json == {"echoed": {"hello": "world", "n": 3}},
+              "sync output: %r" % r)
+        r = hook(h, "POST", "echo", body, {
+            "Content-Type": "application/json",
+            "X-Signature": sign(body + b" ")})
+        check(r.status == 401, "sync with a wrong signature: %r" % r)
+    case("hmac sync: answered with the flow's output", sync_echo)
+
+    def sync_timeout():
+        t0 = time.monotonic()
+        r = hook(h, "POST", "slow", b"{}", {"Content-Type": "application/json"})
+        took = time.monotonic() - t0
+        check(r.status == 504 and r.json and r.json.get("id"),
+              "past the deadline: %r" % r)
+        check(took < 1.4, "the 300 ms deadline took %.1f s" % took)
+        x = h.wait_done(r.json["id"])
+        check(x["status"] == "succeeded", "the execution went on: %s"
+              % x["status"])
+
+    def sync_failed():
+        r = hook(h, "POST", "failing", b"{}",
+                 {"Content-Type": "application/json"})
+        check(r.status == 500 and r.json and r.json.get("error") and
+              r.json.get("status") == "failed", "a failed sync flow: %r" % r)
+    case("sync, the flow fails: 500 with the error", sync_failed)
+
+    case("sync past its timeout: 504, the execution goes on", sync_timeout)
+
+    def slack():
+        before = count(h, "slack")
+        body = json.dumps({"type": "url_verification",
+                           "challenge": "chal-3f9"}).encode()
+        ts_ = str(int(time.time()))
+        sig = "v0=" + hmac.new(SECRET.encode(),
+                               b"v0:" + ts_.encode() + b":" + body,
+                               hashlib.sha256).hexdigest()
+        r = hook(h, "POST", "slack", body, {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": ts_, "X-Slack-Signature": sig})
+        check(r.status == 200 and r.json == {"challenge": "chal-3f9"},
+              "url_verification: %r" % r)
+        old = str(int(time.time()) - 3600)
+        sig = "v0=" + hmac.new(SECRET.encode(),
+                               b"v0:" + old.encode() + b":" + body,
+                               hashlib.sha256).hexdigest()
+        r = hook(h, "POST", "slack", body, {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": old, "X-Slack-Signature": sig})
+        check(r.status == 401, "an hour-old timestamp: %r" % r)
+        time.sleep(0.2)
+        check(count(h, "slack") == before, "a handshake created an execution")
+    case("slack: url_verification answered, no execution", slack)
+
+    def dropbox():
+        before = count(h, "dropbox")
+        r = hook(h, "GET", "dropbox", query="challenge=abc%20123")
+        check(r.status == 200 and r.body == b"abc 123",
+              "challenge: %r" % r)
+        check(r.headers.get("content-type", "").startswith("text/plain"),
+              "content type %r" % r.headers.get("content-type"))
+        body = b'{"list_folder": {"accounts": ["dbid:1"]}}'
+        r = hook(h, "POST", "dropbox", body, {
+            "Content-Type": "application/json",
+            "X-Dropbox-Signature": sign(body, prefix="")})
+        check(r.status == 202, "signed notification: %r" % r)
+        time.sleep(0.2)
+        check(count(h, "dropbox") == before + 1, "executions: %d, not %d"
+              % (count(h, "dropbox"), before + 1))
+    case("dropbox: the GET challenge echoed as text/plain", dropbox)
+
+    def api_key():
+        r = hook(h, "POST", "keyed", b'{"k": 1}', {
+            "Content-Type": "application/json", "X-Api-Key": API_KEY})
+        check(r.status == 202, "with the key: %r" % r)
+        x = h.wait_done(r.json["id"])
+        hd = (x.get("trigger") or {}).get("headers") or {}
+        check("x-api-key" not in hd and API_KEY not in json.dumps(x),
+              "the key is in the execution: %r" % hd)
+        r = hook(h, "POST", "keyed", b'{"k": 1}', {
+            "Content-Type": "application/json", "X-Api-Key": "nope"})
+        check(r.status == 401, "with a wrong key: %r" % r)
+    case("api_key: accepted, and the key left out of the trigger", api_key)
+
+    def errors():
+        r = hook(h, "GET", "github")
+        check(r.status == 405, "GET on a POST-only flow: %r" % r)
+        r = hook(h, "POST", "github", b"{}", instance="nobody")
+        check(r.status == 404, "unknown instance: %r" % r)
+        r = hook(h, "POST", "nope", b"{}")
+        check(r.status == 404, "unknown flow: %r" % r)
+        r = hook(h, "POST", "manual", b"{}")
+        check(r.status == 404, "a manual flow: %r" % r)
+    case("404 for unknown instance, flow or non-webhook flow; 405 for a "
+         "method", errors)
+
+    def metrics():
+        r = h.get("/metrics")
+        check('ferry_webhook_rejected_total{reason="mismatch"}' in r.text,
+              "no rejection counter: %s" % r.text[-500:])
+        check('ferry_webhook_rejected_total{reason="missing"}' in r.text,
+              "no missing counter")
+    case("/metrics counts rejections by reason", metrics)
+
+    def stop():
+        ts.current["host"] = None
+        h.signal(signal.SIGTERM)
+        rc = h.wait_exit(10)
+        check(rc == 0, "exit status %r after SIGTERM: %s" % (rc, h.log_tail()))
+    case("the host stops on SIGTERM with status 0", stop)
+
+
+def main():
+    for path in (ts.FERRY, os.path.join(ts.FIXTURES, "chaos.so")):
+        if not os.path.exists(path):
+            print("not ok - setup: %s does not exist" % path)
+            print("0 passed, 1 failed")
+            return 1
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))
+    root = tempfile.mkdtemp(prefix="ferry-webhooks-")
+    t0 = time.monotonic()
+    try:
+        try:
+            cases(root)
+        except Exception as e:  # a host that would not start
+            print("not ok - webhook cases: %s" % e, flush=True)
+            ts.results["failed"] += 1
+        ts.stop(ts.current)
+    finally:
+        for h in ts.hosts:
+            h.kill_all()
+        if os.environ.get("FERRY_TEST_KEEP") == "1" or ts.results["failed"]:
+            print("# host logs and databases kept in " + root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print("# %.1f s" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (ts.results["passed"],
+                                    ts.results["failed"]))
+    return 1 if ts.results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
