@@ -5,7 +5,8 @@
  * (core/webhook), then becomes an execution whose trigger payload holds
  * the request. "response": "async" (default) answers 202 once the
  * execution's row is durable; "sync" holds the request until the execution
- * ends (or its "timeout", default 10 s, passes: 504).
+ * ends (or its "timeout", default 10 s, passes: 202 with the execution's
+ * id, and the execution goes on).
  */
 #include "host_internal.h"
 #include "webhook/webhook.h"
@@ -286,8 +287,9 @@ static void on_async_enqueued(void *ud, const char *id, int status,
     if (!id)
         http_respond_error(r, status, "%s", err ? err : "unknown error");
     else
-        http_respond_json(
-            r, 202, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+        http_respond_json(r, 202,
+                          json_pack("{s:s, s:s, s:s}", "execution_id", id, "id",
+                                    id, "status", "queued"));
 }
 
 typedef struct sync_wait {
@@ -346,12 +348,11 @@ static void on_sync_timeout(uv_timer_t *t) {
         w->r->on_done = NULL; /* the execution goes on */
         w->r = NULL;
     }
-    http_respond_json(
-        w->req, 504,
-        json_pack("{s:s, s:s, s:s}", "error",
-                  "the execution did not finish before the webhook's timeout; "
-                  "it goes on",
-                  "id", w->id, "status", "running"));
+    /* Past the deadline the request is answered as an async one would
+     * be: accepted, with the id to follow the execution by. */
+    http_respond_json(w->req, 202,
+                      json_pack("{s:s, s:s, s:s}", "execution_id", w->id, "id",
+                                w->id, "status", "running"));
     wait_end(w);
 }
 
@@ -366,8 +367,9 @@ static void on_sync_enqueued(void *ud, const char *id, int status,
     snprintf(w->id, sizeof(w->id), "%s", id);
     run *r = host_find_run(w->h, id);
     if (!r || http_req_gone(w->req)) {
-        http_respond_json(
-            w->req, 202, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+        http_respond_json(w->req, 202,
+                          json_pack("{s:s, s:s, s:s}", "execution_id", id, "id",
+                                    id, "status", "queued"));
         free(w);
         return;
     }
