@@ -1,5 +1,6 @@
 /*
- * The built-in "core" component: core.log, core.set, core.fail. It is
+ * The built-in "core" component: core.log, core.set, core.fail,
+ * core.respond. It is
  * described with the same structs as any .so so that validation, `ferry
  * components describe core` and the engine treat it like the others.
  */
@@ -62,6 +63,25 @@ static int core_fail(ferry_ctx *ctx, const json_t *input) {
         ctx, err, json_is_true(json_object_get(input, "retryable")), "%s", msg);
 }
 
+/* {"$respond": {"status", "content_type", "body"}}: a sync webhook whose
+ * execution ends with this output is answered with it. */
+static int core_respond(ferry_ctx *ctx, const json_t *input) {
+    json_t *st = json_object_get(input, "status");
+    json_int_t status = st ? json_integer_value(st) : 200;
+    if (st && (!json_is_integer(st) || status < 200 || status > 599))
+        return api->set_error(ctx, FERRY_EINVAL, 0,
+                              "status: expected an integer from 200 to 599");
+    const char *ct = json_string_value(json_object_get(input, "content_type"));
+    json_t *r = json_pack("{s:I, s:s}", "status", status, "content_type",
+                          ct && *ct ? ct : "application/json");
+    if (!r)
+        return api->set_error(ctx, FERRY_ENOMEM, 0, "out of memory");
+    json_t *body = json_object_get(input, "body");
+    if (body)
+        json_object_set(r, "body", body);
+    return api->set_output(ctx, json_pack("{s:o}", "$respond", r));
+}
+
 static const ferry_input log_inputs[] = {
     {"message", "string", 1, NULL, "the line to log"},
     {"level", "string", 0, "\"info\"", "debug, info, warn or error"},
@@ -78,6 +98,14 @@ static const ferry_input fail_inputs[] = {
     {"retryable", "boolean", 0, "false", "whether trying again may succeed"},
     {0}};
 
+static const ferry_input respond_inputs[] = {
+    {"status", "integer", 0, "200", "the HTTP status, 200 to 599"},
+    {"body", "any", 0, NULL,
+     "the body: a string is sent as it is, anything else as JSON"},
+    {"content_type", "string", 0, "\"application/json\"",
+     "the Content-Type of the answer"},
+    {0}};
+
 static const ferry_action core_actions[] = {
     {"core.log", "Log", "Writes a log line to the execution's record.",
      log_inputs, "null", core_log, FERRY_ACTION_IDEMPOTENT},
@@ -85,13 +113,17 @@ static const ferry_action core_actions[] = {
      "the value", core_set, FERRY_ACTION_IDEMPOTENT},
     {"core.fail", "Fail", "Fails the step (and the flow) with a message.",
      fail_inputs, "never outputs", core_fail, FERRY_ACTION_IDEMPOTENT},
+    {"core.respond", "Respond",
+     "Sets the answer of a sync webhook when it is the last step.",
+     respond_inputs, "{\"$respond\": {status, content_type, body}}",
+     core_respond, FERRY_ACTION_IDEMPOTENT},
     {0}};
 
 static const ferry_component core_desc = {
     FERRY_COMPONENT_HEADER,
     .name = "core",
     .version = "1.0.0",
-    .description = "Built-in actions: log, set a value, fail.",
+    .description = "Built-in actions: log, set a value, fail, respond.",
     .actions = core_actions,
 };
 

@@ -119,6 +119,14 @@ typedef void (*host_enqueued_cb)(void *ud, const char *id, int http_status,
                                  const char *err);
 void host_enqueue(host *h, deployment *dep, const char *flow,
                   const json_t *trigger, host_enqueued_cb done, void *ud);
+/* The same with an idempotency key (borrowed; NULL: none), claimed in the
+ * same store transaction as the execution's row: if the flow of the
+ * instance claimed it at or after window_start_us, nothing is queued and
+ * done gets the first execution's id with http_status 200. */
+void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
+                         const json_t *trigger, const char *dedupe_key,
+                         int64_t window_start_us, host_enqueued_cb done,
+                         void *ud);
 /* Asks an execution to stop. Returns 0 if it was queued or running here,
  * FERRY_ENOTFOUND if it is not active. */
 int host_cancel(host *h, const char *id);

@@ -948,10 +948,30 @@ typedef struct enqueue_job {
     char err[512];
     host_enqueued_cb done;
     void *ud;
+    char *dedupe_key; /* NULL: none */
+    int64_t dedupe_window_start_us;
+    char first_id[40]; /* the execution that claimed the key first */
 } enqueue_job;
 
 static void enqueue_run(store *st, void *arg) {
     enqueue_job *j = arg;
+    if (j->dedupe_key) {
+        /* In the same transaction as the execution's row. */
+        j->rc = st->vt->dedupe_claim
+                    ? st->vt->dedupe_claim(st, j->e.instance, j->e.flow,
+                                           j->dedupe_key,
+                                           j->dedupe_window_start_us, j->e.id,
+                                           j->first_id, sizeof(j->first_id))
+                    : FERRY_EUNSUPPORTED;
+        if (j->rc == FERRY_EEXISTS)
+            return;
+        if (j->rc) {
+            snprintf(j->err, sizeof(j->err), "%s",
+                     st->vt->dedupe_claim ? st->errmsg
+                                          : "the store keeps no dedupe keys");
+            return;
+        }
+    }
     j->rc = st->vt->exec_begin(st, &j->e);
     if (j->rc)
         snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
@@ -965,7 +985,17 @@ static void enqueue_done(void *arg, int commit_rc) {
         snprintf(j->err, sizeof(j->err), "the store did not commit: %s",
                  ferry_strerror(commit_rc));
     }
-    if (j->rc) {
+    if (j->rc == FERRY_EEXISTS && j->dedupe_key) {
+        /* A duplicate: nothing queued, the first execution's id (once
+         * what read it is committed: it may be in this batch). */
+        if (commit_rc)
+            snprintf(j->err, sizeof(j->err), "the store did not commit: %s",
+                     ferry_strerror(commit_rc));
+        if (j->done)
+            j->done(j->ud, commit_rc ? NULL : j->first_id,
+                    commit_rc ? 503 : 200, commit_rc ? j->err : NULL);
+        run_free(j->r);
+    } else if (j->rc) {
         if (j->done)
             j->done(j->ud, NULL, 503, j->err);
         run_free(j->r);
@@ -977,11 +1007,19 @@ static void enqueue_done(void *arg, int commit_rc) {
         dispatch(h);
     }
     free(j->trigger_text);
+    free(j->dedupe_key);
     free(j);
 }
 
 void host_enqueue(host *h, deployment *dep, const char *flow,
                   const json_t *trigger, host_enqueued_cb done, void *ud) {
+    host_enqueue_dedupe(h, dep, flow, trigger, NULL, 0, done, ud);
+}
+
+void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
+                         const json_t *trigger, const char *dedupe_key,
+                         int64_t window_start_us, host_enqueued_cb done,
+                         void *ud) {
     char id[40];
     store_new_id("ex", id, sizeof(id));
     const flow_def *f = flow_find(dep->ig, flow);
@@ -1023,6 +1061,17 @@ void host_enqueue(host *h, deployment *dep, const char *flow,
                         .trigger_json = j->trigger_text,
                         .status = "queued",
                         .created_us = r->queued_us};
+    if (dedupe_key) {
+        j->dedupe_key = strdup(dedupe_key);
+        j->dedupe_window_start_us = window_start_us;
+        if (!j->dedupe_key) {
+            free(j->trigger_text);
+            free(j);
+            run_free(r);
+            done(ud, NULL, 503, "out of memory");
+            return;
+        }
+    }
     storeq_push(h->q, enqueue_run, enqueue_done, j);
 }
 

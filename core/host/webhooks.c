@@ -8,6 +8,7 @@
  * ends (or its "timeout", default 10 s, passes: 202 with the execution's
  * id, and the execution goes on).
  */
+#include "flow/flow.h"
 #include "host_internal.h"
 #include "webhook/webhook.h"
 
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #define SYNC_TIMEOUT_DEFAULT_MS 10000
+#define DEDUPE_WINDOW_DEFAULT_MS (24ull * 60 * 60 * 1000)
 
 /* The request headers the trigger payload carries (the HTTP layer reads
  * headers by name only): common ones and each scheme's own. */
@@ -223,6 +225,154 @@ static void query_add(char *q, size_t qlen, const char *name,
     q[n] = 0;
 }
 
+/* ---- limits ---- */
+
+/* Whether the media type of a Content-Type value (parameters and case
+ * ignored) is want. */
+static int media_type_is(const char *ctype, const char *want) {
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    size_t n = strcspn(ctype, ";");
+    while (n && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+        n--;
+    return strlen(want) == n && !strncasecmp(ctype, want, n);
+}
+
+/* The trigger's "max_body" ("1MiB" or a number of bytes; 0: none) and
+ * "content_types". Returns 0 when the request passes; otherwise answers
+ * it (413, 415, or 500 for a trigger that is not valid) and returns -1. */
+static int check_limits(host *h, http_req *r, const deployment *dp,
+                        const char *flow, const json_t *trigger, size_t len) {
+    char err[200] = "";
+    json_t *mb = json_object_get(trigger, "max_body");
+    uint64_t max = 0;
+    if (json_is_integer(mb) && json_integer_value(mb) >= 0)
+        max = (uint64_t)json_integer_value(mb);
+    else if (mb && (!json_is_string(mb) ||
+                    flow_parse_size(json_string_value(mb), &max)))
+        snprintf(err, sizeof(err),
+                 "max_body: expected a size such as \"1MiB\" or a number of "
+                 "bytes");
+    json_t *cts = json_object_get(trigger, "content_types");
+    size_t i;
+    json_t *e;
+    if (!err[0] && cts) {
+        if (!json_is_array(cts))
+            snprintf(err, sizeof(err),
+                     "content_types: expected an array of media types");
+        json_array_foreach(cts, i, e) {
+            if (!json_is_string(e))
+                snprintf(err, sizeof(err),
+                         "content_types[%zu]: expected a media type", i);
+        }
+    }
+    if (err[0]) {
+        host_log(
+            h, "error",
+            json_pack("{s:s, s:s}", "instance", dp->instance, "flow", flow),
+            "webhook misconfigured: %s", err);
+        http_respond_error(r, 500, "the webhook is misconfigured");
+        return -1;
+    }
+    if (mb && len > max) {
+        http_respond_json(
+            r, 413,
+            json_pack("{s:s, s:I}", "error",
+                      "the body is larger than this webhook accepts",
+                      "max_body", (json_int_t)max));
+        return -1;
+    }
+    const char *ctype = http_req_header(r, "content-type");
+    if (cts && (len || ctype)) {
+        int ok = 0;
+        json_array_foreach(cts, i, e) {
+            ok |= ctype && media_type_is(ctype, json_string_value(e));
+        }
+        if (!ok) {
+            http_respond_json(
+                r, 415,
+                json_pack("{s:s, s:O}", "error",
+                          ctype ? "this webhook does not accept this "
+                                  "content type"
+                                : "a Content-Type is required",
+                          "content_types", cts));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- idempotency ---- */
+
+/* The request's dedupe key per the trigger's "dedupe" ({"header": NAME}
+ * or {"body": "a.b.c"}, a path into the parsed body) into buf; returns 1
+ * with a key, 0 when the request has none, -1 with err set when "dedupe"
+ * or "dedupe_window" is not valid. *window_ms: the window. */
+static int dedupe_key(http_req *r, const json_t *trigger, const json_t *parsed,
+                      char *buf, size_t buflen, uint64_t *window_ms, char *err,
+                      size_t errlen) {
+    json_t *d = json_object_get(trigger, "dedupe");
+    json_t *w = json_object_get(trigger, "dedupe_window");
+    *window_ms = DEDUPE_WINDOW_DEFAULT_MS;
+    if (w && (!json_is_string(w) ||
+              flow_parse_duration_ms(json_string_value(w), window_ms) ||
+              !*window_ms)) {
+        snprintf(err, errlen,
+                 "dedupe_window: expected a duration such as \"24h\"");
+        return -1;
+    }
+    if (!d)
+        return 0;
+    const char *hn = json_string_value(json_object_get(d, "header"));
+    const char *bp = json_string_value(json_object_get(d, "body"));
+    if (!json_is_object(d) || json_object_size(d) != 1 || (!hn && !bp) ||
+        (hn && !*hn) || (bp && !*bp)) {
+        snprintf(err, errlen,
+                 "dedupe: expected {\"header\": NAME} or {\"body\": PATH}");
+        return -1;
+    }
+    if (hn) {
+        char lname[128];
+        size_t n = 0;
+        for (; hn[n] && n + 1 < sizeof(lname); n++)
+            lname[n] = (char)tolower((unsigned char)hn[n]);
+        lname[n] = 0;
+        const char *v = http_req_header(r, lname);
+        if (!v || !*v)
+            return 0;
+        snprintf(buf, buflen, "%s", v);
+        return 1;
+    }
+    const json_t *v = parsed;
+    while (v && *bp) {
+        size_t n = strcspn(bp, ".");
+        char part[256];
+        if (n >= sizeof(part))
+            return 0;
+        memcpy(part, bp, n);
+        part[n] = 0;
+        v = json_is_object(v) ? json_object_get(v, part) : NULL;
+        bp += n;
+        if (*bp == '.')
+            bp++;
+    }
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_string(v)) {
+        if (!*json_string_value(v))
+            return 0;
+        snprintf(buf, buflen, "%s", json_string_value(v));
+    } else {
+        char *t =
+            json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        if (!t)
+            return 0;
+        snprintf(buf, buflen, "%s", t);
+        free(t);
+    }
+    return 1;
+}
+
 /* ---- the trigger payload ---- */
 
 static json_t *payload(http_req *r, const json_t *trigger,
@@ -286,6 +436,11 @@ static void on_async_enqueued(void *ud, const char *id, int status,
     http_req *r = ud;
     if (!id)
         http_respond_error(r, status, "%s", err ? err : "unknown error");
+    else if (status == 200) /* a duplicate: answered as the first was */
+        http_respond_json(r, 202,
+                          json_pack("{s:s, s:s, s:s, s:b}", "execution_id", id,
+                                    "id", id, "status", "queued", "duplicate",
+                                    1));
     else
         http_respond_json(r, 202,
                           json_pack("{s:s, s:s, s:s}", "execution_id", id, "id",
@@ -315,6 +470,29 @@ static void wait_end(sync_wait *w) {
     }
 }
 
+/* Answers with a core.respond output: {"status", "body", "content_type"}.
+ * A string body is sent as it is, anything else as JSON. */
+static void respond_with(http_req *req, const json_t *rsp) {
+    json_t *st = json_object_get(rsp, "status");
+    int status = json_is_integer(st) ? (int)json_integer_value(st) : 200;
+    if (status < 200 || status > 599)
+        status = 200;
+    const char *ct = json_string_value(json_object_get(rsp, "content_type"));
+    if (!ct || !*ct)
+        ct = "application/json";
+    json_t *body = json_object_get(rsp, "body");
+    if (json_is_string(body)) {
+        http_respond_text(req, status, ct, json_string_value(body),
+                          json_string_length(body));
+    } else if (!body) {
+        http_respond_text(req, status, ct, "", 0);
+    } else {
+        char *t = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        http_respond_text(req, status, ct, t ? t : "null", t ? strlen(t) : 4);
+        free(t);
+    }
+}
+
 static void on_sync_done(void *ud, run *r, const char *status,
                          const char *output_json, const char *error) {
     (void)r;
@@ -324,7 +502,11 @@ static void on_sync_done(void *ud, run *r, const char *status,
         json_error_t e;
         json_t *out =
             output_json ? json_loads(output_json, JSON_DECODE_ANY, &e) : NULL;
-        if (out || !output_json)
+        json_t *rsp = json_object_get(out, "$respond");
+        if (json_is_object(rsp) && json_object_size(out) == 1) {
+            respond_with(w->req, rsp);
+            json_decref(out);
+        } else if (out || !output_json)
             http_respond_json(w->req, 200, out ? out : json_null());
         else /* cut at max_recorded: not JSON any more */
             http_respond_json(
@@ -365,6 +547,11 @@ static void on_sync_enqueued(void *ud, const char *id, int status,
         return;
     }
     snprintf(w->id, sizeof(w->id), "%s", id);
+    if (status == 200) { /* a duplicate: nothing new runs */
+        on_async_enqueued(w->req, id, status, err);
+        free(w);
+        return;
+    }
     run *r = host_find_run(w->h, id);
     if (!r || http_req_gone(w->req)) {
         http_respond_json(w->req, 202,
@@ -420,6 +607,8 @@ void host_webhook_handler(void *ud, http_req *r) {
     }
     size_t len = 0;
     const void *body = http_req_body(r, &len);
+    if (check_limits(h, r, dp, flow, f->trigger, len))
+        return;
 
     webhook_verifier *v = NULL;
     json_t *verify = json_object_get(f->trigger, "verify");
@@ -487,6 +676,21 @@ void host_webhook_handler(void *ud, http_req *r) {
         http_respond_error(r, 500, "out of memory");
         return;
     }
+    char key[1024], derr[200];
+    uint64_t window_ms = 0;
+    int has_key = dedupe_key(r, f->trigger, json_object_get(trigger, "body"),
+                             key, sizeof(key), &window_ms, derr, sizeof(derr));
+    if (has_key < 0) {
+        json_decref(trigger);
+        host_log(
+            h, "error",
+            json_pack("{s:s, s:s}", "instance", dp->instance, "flow", flow),
+            "webhook misconfigured: %s", derr);
+        http_respond_error(r, 500, "the webhook is misconfigured");
+        return;
+    }
+    const char *dkey = has_key > 0 ? key : NULL;
+    int64_t window_start = store_now_us() - (int64_t)window_ms * 1000;
     const char *mode =
         json_string_value(json_object_get(f->trigger, "response"));
     if (mode && !strcmp(mode, "sync")) {
@@ -502,9 +706,11 @@ void host_webhook_handler(void *ud, http_req *r) {
         w->timeout_ms = to ? parse_timeout_ms(to) : SYNC_TIMEOUT_DEFAULT_MS;
         if (!w->timeout_ms)
             w->timeout_ms = SYNC_TIMEOUT_DEFAULT_MS;
-        host_enqueue(h, dp, flow, trigger, on_sync_enqueued, w);
+        host_enqueue_dedupe(h, dp, flow, trigger, dkey, window_start,
+                            on_sync_enqueued, w);
     } else {
-        host_enqueue(h, dp, flow, trigger, on_async_enqueued, r);
+        host_enqueue_dedupe(h, dp, flow, trigger, dkey, window_start,
+                            on_async_enqueued, r);
     }
     json_decref(trigger);
 }

@@ -97,6 +97,16 @@ static const char *const migrations[] = {
     " created_us INTEGER NOT NULL,"
     " PRIMARY KEY (instance, flow, fire_us)"
     ");",
+    /* 3: webhook idempotency keys, one row per (instance, flow, key),
+     * written in the same transaction as the execution they started. */
+    "CREATE TABLE webhook_dedupe ("
+    " instance TEXT NOT NULL,"
+    " flow TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " execution_id TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " PRIMARY KEY (instance, flow, key)"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -124,6 +134,8 @@ enum {
     ST_EXEC_STARTED,
     ST_TICK_INSERT,
     ST_TICK_LAST,
+    ST_DEDUPE_GET,
+    ST_DEDUPE_PUT,
     ST_COUNT
 };
 
@@ -167,6 +179,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                        " execution_id, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_TICK_LAST] = "SELECT max(fire_us) FROM schedule_ticks"
                      " WHERE instance = ?1 AND flow = ?2",
+    [ST_DEDUPE_GET] = "SELECT execution_id, created_us FROM webhook_dedupe"
+                      " WHERE instance = ?1 AND flow = ?2 AND key = ?3",
+    [ST_DEDUPE_PUT] =
+        "INSERT INTO webhook_dedupe (instance, flow, key, execution_id,"
+        " created_us) VALUES (?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT (instance, flow, key) DO UPDATE SET"
+        " execution_id = excluded.execution_id,"
+        " created_us = excluded.created_us",
 };
 
 /* exec_list filters on any subset of four columns; one statement per
@@ -777,6 +797,45 @@ static int sq_tick_last(store *base, const char *instance, const char *flow,
     return ret;
 }
 
+static int sq_dedupe_claim(store *base, const char *instance, const char *flow,
+                           const char *key, int64_t window_start_us,
+                           const char *execution_id, char *existing_id,
+                           size_t n) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!instance || !flow || !key || !execution_id)
+        return set_err(s, FERRY_EINVAL,
+                       "dedupe_claim: instance, flow, key and execution_id "
+                       "are required");
+    sqlite3_stmt *st = s->st[ST_DEDUPE_GET];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    bind_text(st, 3, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 1) >= window_start_us) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (existing_id && n)
+            snprintf(existing_id, n, "%s", id ? id : "");
+        stmt_done(st);
+        return set_err(s, FERRY_EEXISTS,
+                       "dedupe_claim: '%s' flow '%s' already took this key",
+                       instance, flow);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        int ret = db_err(s, "dedupe_claim", NULL);
+        stmt_done(st);
+        return ret;
+    }
+    stmt_done(st);
+    /* New, or seen before the window: (re)claimed for this execution. */
+    st = s->st[ST_DEDUPE_PUT];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    bind_text(st, 3, key);
+    bind_text(st, 4, execution_id);
+    sqlite3_bind_int64(st, 5, store_now_us());
+    return run(s, st, "dedupe_claim", NULL);
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -832,6 +891,7 @@ static const store_vtable sqlite_vtable = {
     .set_autocheckpoint = sq_set_autocheckpoint,
     .tick_insert = sq_tick_insert,
     .tick_last = sq_tick_last,
+    .dedupe_claim = sq_dedupe_claim,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

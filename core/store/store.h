@@ -130,6 +130,14 @@ typedef struct store_vtable {
      * FERRY_ENOTFOUND if there is none. */
     int (*tick_last)(store *s, const char *instance, const char *flow,
                      int64_t *fire_us);
+    /* Claims a webhook idempotency key for execution_id: the key (instance,
+     * flow, key) is unique. FERRY_EEXISTS, with the execution id that
+     * claimed it copied into existing_id (n bytes), if it was claimed at or
+     * after window_start_us; an older claim is replaced. Meant to run in
+     * the same transaction as the execution's exec_begin. */
+    int (*dedupe_claim)(store *s, const char *instance, const char *flow,
+                        const char *key, int64_t window_start_us,
+                        const char *execution_id, char *existing_id, size_t n);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

@@ -245,6 +245,90 @@ def cases(root):
     case("404 for unknown instance, flow or non-webhook flow; 405 for a "
          "method", errors)
 
+    def limits():
+        before = count(h, "limited")
+        r = hook(h, "POST", "limited", b'{"pad": "' + b"x" * 2048 + b'"}',
+                 {"Content-Type": "application/json"})
+        check(r.status == 413 and r.json and r.json.get("error"),
+              "a 2 KiB body on a 1 KiB webhook: %r" % r)
+        r = hook(h, "POST", "limited", b"a=1",
+                 {"Content-Type": "application/x-www-form-urlencoded"})
+        check(r.status == 415 and r.json and r.json.get("error"),
+              "a form body on a JSON-only webhook: %r" % r)
+        r = hook(h, "POST", "limited", b"{}", {"Content-Type": "text/plain"})
+        check(r.status == 415, "text/plain: %r" % r)
+        time.sleep(0.2)
+        check(count(h, "limited") == before, "a refused request ran")
+        r = hook(h, "POST", "limited", b'{"ok": 1}',
+                 {"Content-Type": "Application/JSON; charset=utf-8"})
+        check(r.status == 202, "JSON with a charset, in capitals: %r" % r)
+        r = hook(h, "POST", "limited", b'{"ok": 2}',
+                 {"Content-Type": "application/vnd.acme+json"})
+        check(r.status == 202, "a listed vendor type: %r" % r)
+        r = hook(h, "POST", "limited", b'{"pad": "' + b"x" * 900 + b'"}',
+                 {"Content-Type": "application/json"})
+        check(r.status == 202, "a body under the limit: %r" % r)
+        time.sleep(0.2)
+        check(count(h, "limited") == before + 3, "executions: %d, not %d"
+              % (count(h, "limited"), before + 3))
+    case("limits: a body over max_body -> 413, another content type -> "
+         "415, no execution", limits)
+
+    def dedupe_header():
+        before = count(h, "deduped")
+        hd = {"Content-Type": "application/json", "webhook-id": "msg_2f9a"}
+        r1 = hook(h, "POST", "deduped", b'{"n": 1}', hd)
+        check(r1.status == 202 and r1.json and r1.json.get("execution_id"),
+              "first: %r" % r1)
+        check(not r1.json.get("duplicate"), "first marked duplicate: %r" % r1)
+        r2 = hook(h, "POST", "deduped", b'{"n": 2}', hd)
+        check(r2.status == 202 and r2.json and
+              r2.json.get("execution_id") == r1.json["execution_id"] and
+              r2.json.get("duplicate") is True,
+              "the same webhook-id again: %r (first %r)" % (r2, r1))
+        r3 = hook(h, "POST", "deduped", b'{"n": 3}', {
+            "Content-Type": "application/json", "webhook-id": "msg_other"})
+        check(r3.status == 202 and
+              r3.json.get("execution_id") != r1.json["execution_id"],
+              "another webhook-id: %r" % r3)
+        r4 = hook(h, "POST", "deduped", b'{"n": 4}',
+                  {"Content-Type": "application/json"})
+        check(r4.status == 202 and not r4.json.get("duplicate"),
+              "no webhook-id: %r" % r4)
+        x = h.wait_done(r1.json["id"])
+        check((x.get("trigger") or {}).get("body") == {"n": 1},
+              "the first request ran: %r" % x.get("trigger"))
+        time.sleep(0.2)
+        check(count(h, "deduped") == before + 3, "executions: %d, not %d"
+              % (count(h, "deduped"), before + 3))
+    case("dedupe: the same webhook-id twice -> one execution, both answers "
+         "carry its id", dedupe_header)
+
+    def dedupe_body():
+        before = count(h, "deduped_body")
+        body = json.dumps({"event": {"id": "Ev0PV52PS2"}}).encode()
+        hd = {"Content-Type": "application/json"}
+        r1 = hook(h, "POST", "deduped_body", body, hd)
+        r2 = hook(h, "POST", "deduped_body", body, hd)
+        check(r1.status == 202 and r2.status == 202 and
+              r2.json.get("execution_id") == r1.json.get("execution_id") and
+              r2.json.get("duplicate") is True,
+              "the same event.id twice: %r, %r" % (r1, r2))
+        time.sleep(0.2)
+        check(count(h, "deduped_body") == before + 1, "executions: %d, not %d"
+              % (count(h, "deduped_body"), before + 1))
+    case("dedupe: a body path as the key", dedupe_body)
+
+    def respond():
+        r = hook(h, "POST", "responder", b'{"name": "widget"}',
+                 {"Content-Type": "application/json"})
+        check(r.status == 201 and r.body == b"created widget",
+              "core.respond: %r" % r)
+        check(r.headers.get("content-type", "").startswith("text/plain"),
+              "content type %r" % r.headers.get("content-type"))
+    case("sync: a flow ending in core.respond answers with its status, "
+         "content type and body", respond)
+
     def metrics():
         r = h.get("/metrics")
         check('ferry_webhook_rejected_total{reason="mismatch"}' in r.text,

@@ -697,6 +697,83 @@ static void test_ticks_survive_reopen(void **state) {
                      FERRY_EEXISTS);
 }
 
+/* ---- webhook idempotency keys ---- */
+
+static void test_dedupe_claim(void **state) {
+    fixture *f = *state;
+    store *s = f->s;
+    char first[40] = "";
+    int64_t now = store_now_us();
+    int64_t day = 86400000000LL;
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_1", now - day,
+                                         "ex_1", first, sizeof(first)),
+                     0);
+    assert_string_equal(first, "");
+    /* Seen within the window: refused with the first execution's id. */
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_1", now - day,
+                                         "ex_2", first, sizeof(first)),
+                     FERRY_EEXISTS);
+    assert_string_equal(first, "ex_1");
+    assert_non_null(strstr(s->errmsg, "dedupe_claim"));
+    /* Other instances, flows and keys are other keys. */
+    assert_int_equal(s->vt->dedupe_claim(s, "beta", "hook", "msg_1", now - day,
+                                         "ex_3", first, sizeof(first)),
+                     0);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "other", "msg_1", now - day,
+                                         "ex_4", first, sizeof(first)),
+                     0);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_2", now - day,
+                                         "ex_5", first, sizeof(first)),
+                     0);
+    /* Older than the window: replaced, and the new claim holds. */
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_1",
+                                         store_now_us() + 1, "ex_6", first,
+                                         sizeof(first)),
+                     0);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_1", now - day,
+                                         "ex_7", first, sizeof(first)),
+                     FERRY_EEXISTS);
+    assert_string_equal(first, "ex_6");
+
+    /* Inside a transaction, with the execution: a rollback forgets both. */
+    assert_int_equal(s->vt->tx_begin(s), 0);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_3", now - day,
+                                         "ex_8", first, sizeof(first)),
+                     0);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_3", now - day,
+                                         "ex_9", first, sizeof(first)),
+                     FERRY_EEXISTS);
+    assert_string_equal(first, "ex_8");
+    assert_int_equal(s->vt->tx_rollback(s), 0);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "msg_3", now - day,
+                                         "ex_10", first, sizeof(first)),
+                     0);
+
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", NULL, now, "ex_11",
+                                         first, sizeof(first)),
+                     FERRY_EINVAL);
+    assert_int_equal(s->vt->dedupe_claim(s, "acme", "hook", "k", now, NULL,
+                                         first, sizeof(first)),
+                     FERRY_EINVAL);
+}
+
+static void test_dedupe_survives_reopen(void **state) {
+    fixture *f = *state;
+    char first[40] = "";
+    assert_int_equal(f->s->vt->dedupe_claim(f->s, "acme", "hook", "msg_1", 0,
+                                            "ex_1", first, sizeof(first)),
+                     0);
+    store_close(f->s);
+    char *err = NULL;
+    f->s = store_open_sqlite(f->path, &err);
+    if (!f->s)
+        fail_msg("reopen: %s", err ? err : "?");
+    assert_int_equal(f->s->vt->dedupe_claim(f->s, "acme", "hook", "msg_1", 0,
+                                            "ex_2", first, sizeof(first)),
+                     FERRY_EEXISTS);
+    assert_string_equal(first, "ex_1");
+}
+
 static void test_bad_arguments(void **state) {
     fixture *f = *state;
     store *s = f->s;
@@ -844,6 +921,8 @@ int main(void) {
         T(test_bad_arguments),
         T(test_ticks_unique_and_last),
         T(test_ticks_survive_reopen),
+        T(test_dedupe_claim),
+        T(test_dedupe_survives_reopen),
         T(test_second_handle_reads),
         cmocka_unit_test(test_id_format),
         cmocka_unit_test(test_ids_unique_and_sortable),
