@@ -22,37 +22,6 @@
 #define SYNC_TIMEOUT_DEFAULT_MS 10000
 #define DEDUPE_WINDOW_DEFAULT_MS (24ull * 60 * 60 * 1000)
 
-/* The request headers the trigger payload carries (the HTTP layer reads
- * headers by name only): common ones and each scheme's own. */
-static const char *const payload_headers[] = {
-    "content-type",
-    "content-length",
-    "user-agent",
-    "accept",
-    "x-forwarded-for",
-    "x-request-id",
-    "x-github-event",
-    "x-github-delivery",
-    "x-github-hook-id",
-    "x-hub-signature-256",
-    "x-gitlab-event",
-    "x-slack-request-timestamp",
-    "x-slack-signature",
-    "x-slack-retry-num",
-    "x-slack-retry-reason",
-    "x-shopify-topic",
-    "x-shopify-shop-domain",
-    "x-shopify-webhook-id",
-    "x-shopify-hmac-sha256",
-    "stripe-signature",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "x-dropbox-signature",
-    "idempotency-key",
-    NULL,
-};
-
 static const char *req_header(void *ud, const char *lname) {
     return http_req_header(ud, lname);
 }
@@ -375,29 +344,11 @@ static int dedupe_key(http_req *r, const json_t *trigger, const json_t *parsed,
 
 /* ---- the trigger payload ---- */
 
-static json_t *payload(http_req *r, const json_t *trigger,
-                       const webhook_verifier *v, const void *body,
+static json_t *payload(http_req *r, const webhook_verifier *v, const void *body,
                        size_t len) {
     const char *skip_header = v ? webhook_verifier_secret_header(v) : NULL;
-    json_t *headers = json_object();
-    for (int i = 0; payload_headers[i]; i++) {
-        const char *val = http_req_header(r, payload_headers[i]);
-        if (val)
-            json_object_set_new(headers, payload_headers[i], json_string(val));
-    }
-    /* The generic hmac scheme's own header. */
-    const char *hh = json_string_value(
-        json_object_get(json_object_get(trigger, "verify"), "header"));
-    if (hh && !skip_header) {
-        char lname[128];
-        size_t n = 0;
-        for (; hh[n] && n + 1 < sizeof(lname); n++)
-            lname[n] = (char)tolower((unsigned char)hh[n]);
-        lname[n] = 0;
-        const char *val = http_req_header(r, lname);
-        if (val)
-            json_object_set_new(headers, lname, json_string(val));
-    }
+    /* Every header but the credentials. */
+    json_t *headers = http_req_headers(r);
     json_object_del(headers, "authorization");
     if (skip_header)
         json_object_del(headers, skip_header);
@@ -407,10 +358,14 @@ static json_t *payload(http_req *r, const json_t *trigger,
     char err[256] = "";
     if (body && len)
         parsed = webhook_parse_body(ctype, body, len, err, sizeof(err));
+    json_t *query = http_req_query_json(r);
+    const char *qkey = v ? webhook_verifier_secret_query(v) : NULL;
+    if (qkey)
+        json_object_del(query, qkey);
     json_t *p =
-        json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "webhook", "method",
-                  http_req_method(r), "path", http_req_path(r), "headers",
-                  headers, "body", parsed ? parsed : json_null());
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "type", "webhook", "method",
+                  http_req_method(r), "path", http_req_path(r), "query", query,
+                  "headers", headers, "body", parsed ? parsed : json_null());
     if (!p)
         return NULL;
     if (!parsed && err[0])
@@ -670,7 +625,7 @@ void host_webhook_handler(void *ud, http_req *r) {
         webhook_result_clear(&res);
     }
 
-    json_t *trigger = payload(r, f->trigger, v, body, len);
+    json_t *trigger = payload(r, v, body, len);
     webhook_verifier_free(v);
     if (!trigger) {
         http_respond_error(r, 500, "out of memory");

@@ -66,6 +66,12 @@ const char *http_req_param(http_req *r, const char *name);
 const char *http_req_query(http_req *r, const char *name);
 /* A header by lower-case name; NULL if absent. */
 const char *http_req_header(http_req *r, const char *lname);
+/* Every header, by lower-case name, repeated ones joined as
+ * http_req_header does. Returns a new ref (an empty object once gone). */
+json_t *http_req_headers(http_req *r);
+/* The query parameters, URL-decoded: name -> string, or an array of the
+ * values of a repeated name. Returns a new ref. */
+json_t *http_req_query_json(http_req *r);
 /* The body (not NUL-terminated); *len 0 and NULL when there is none. */
 const void *http_req_body(http_req *r, size_t *len);
 /* Nonzero once the client has gone: answering is still allowed (it is a

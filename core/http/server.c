@@ -391,6 +391,39 @@ const char *http_req_query(http_req *r, const char *name) {
     return NULL;
 }
 
+json_t *http_req_headers(http_req *r) {
+    json_t *o = json_object();
+    h2o_req_t *req = r->h2o;
+    for (size_t i = 0; o && req && i < req->headers.size; i++) {
+        const h2o_iovec_t *name = req->headers.entries[i].name;
+        char *key = pool_strndup(req, name->base, name->len);
+        if (json_object_get(o, key))
+            continue; /* joined below, once, by http_req_header */
+        const char *v = http_req_header(r, key);
+        if (v)
+            json_object_set_new(o, key, json_string(v));
+    }
+    return o;
+}
+
+json_t *http_req_query_json(http_req *r) {
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < r->nquery; i++) {
+        json_t *v = json_string(r->query[i].v);
+        json_t *have = json_object_get(o, r->query[i].k);
+        if (!v)
+            continue;
+        if (!have) {
+            json_object_set_new(o, r->query[i].k, v);
+        } else if (json_is_array(have)) {
+            json_array_append_new(have, v);
+        } else {
+            json_object_set_new(o, r->query[i].k, json_pack("[O, o]", have, v));
+        }
+    }
+    return o;
+}
+
 const char *http_req_header(http_req *r, const char *lname) {
     h2o_req_t *req = r->h2o;
     if (req == NULL || lname == NULL)

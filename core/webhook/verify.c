@@ -729,7 +729,7 @@ static int slack_handshake(const webhook_request *r, webhook_result *res) {
 
 static int verify_slack(const webhook_verifier *v, const webhook_request *r,
                         webhook_result *res) {
-    size_t slen, tlen;
+    size_t slen = 0, tlen = 0;
     const char *sig = header(r, "x-slack-signature", &slen);
     const char *ts = header(r, "x-slack-request-timestamp", &tlen);
     int64_t t;
@@ -833,7 +833,7 @@ static int next_stdwh(sigs *s, unsigned char *out) {
 
 static int verify_stdwh(const webhook_verifier *v, const webhook_request *r,
                         webhook_result *res) {
-    size_t ilen, tlen, slen;
+    size_t ilen = 0, tlen = 0, slen = 0;
     const char *id = header(r, "webhook-id", &ilen);
     const char *ts = header(r, "webhook-timestamp", &tlen);
     const char *sig = header(r, "webhook-signature", &slen);
