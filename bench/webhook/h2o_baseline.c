@@ -25,7 +25,8 @@ static const char *secret;
 static unsigned long long seq;
 
 static int signature_ok(h2o_req_t *req) {
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-signature"), -1);
+    ssize_t i =
+        h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-signature"), -1);
     if (i == -1)
         return 0;
     h2o_iovec_t v = req->headers.entries[i].value;
@@ -55,11 +56,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("application/json"));
     char *buf = h2o_mem_alloc_pool(&req->pool, 128);
-    int n = ok ? snprintf(buf, 128,
-                          "{\"execution_id\":\"ex_%016llx\",\"id\":\"ex_%016llx\","
-                          "\"status\":\"queued\"}",
-                          seq, seq)
-               : snprintf(buf, 128, "{\"error\":\"signature mismatch\"}");
+    int n =
+        ok ? snprintf(buf, 128,
+                      "{\"execution_id\":\"ex_%016llx\",\"id\":\"ex_%016llx\","
+                      "\"status\":\"queued\"}",
+                      seq, seq)
+           : snprintf(buf, 128, "{\"error\":\"signature mismatch\"}");
     seq++;
     /* Without a Content-Length, h2o closes the connection after the
      * answer; ferry's server sets it too (keep-alive). */

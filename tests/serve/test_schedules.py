@@ -104,7 +104,10 @@ def cases(root):
         check(len(set(times)) == len(times), "a time fired twice: %r" % times)
         steps = [b - a for a, b in zip(times, times[1:])]
         check(all(s == 1 for s in steps), "not 1 s apart: %r" % times)
-        rows = ticks(h.db, RUN_ONCE)
+        # The schedule keeps firing: ticks after the last listed execution
+        # were made after the list was read.
+        rows = [(f, e) for f, e in ticks(h.db, RUN_ONCE)
+                if f / 1e6 <= max(times)]
         check(sorted(e for _, e in rows) == sorted(x["id"] for x in xs),
               "ticks %r do not match the executions %r"
               % (rows, [x["id"] for x in xs]))
