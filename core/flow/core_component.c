@@ -63,7 +63,8 @@ static int core_fail(ferry_ctx *ctx, const json_t *input) {
         ctx, err, json_is_true(json_object_get(input, "retryable")), "%s", msg);
 }
 
-/* {"$respond": {"status", "content_type", "body"}}: a sync webhook whose
+/* {"$respond": {"status", "content_type", "body", "headers"}}: a sync
+ * webhook whose
  * execution ends with this output is answered with it. */
 static int core_respond(ferry_ctx *ctx, const json_t *input) {
     json_t *st = json_object_get(input, "status");
@@ -79,6 +80,27 @@ static int core_respond(ferry_ctx *ctx, const json_t *input) {
     json_t *body = json_object_get(input, "body");
     if (body)
         json_object_set(r, "body", body);
+    json_t *headers = json_object_get(input, "headers");
+    const char *k;
+    json_t *v;
+    json_object_foreach(headers, k, v) {
+        const char *t = json_string_value(v);
+        int ok = t && *k;
+        for (const char *p = k; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p);
+        for (const char *p = t; ok && *p; p++)
+            ok = (unsigned char)*p >= 0x20 || *p == '\t';
+        if (!ok) {
+            json_decref(r);
+            return api->set_error(ctx, FERRY_EINVAL, 0,
+                                  "headers.%s: a header needs a token name "
+                                  "and a string value without line breaks",
+                                  k);
+        }
+    }
+    if (headers)
+        json_object_set(r, "headers", headers);
     return api->set_output(ctx, json_pack("{s:o}", "$respond", r));
 }
 
@@ -104,6 +126,9 @@ static const ferry_input respond_inputs[] = {
      "the body: a string is sent as it is, anything else as JSON"},
     {"content_type", "string", 0, "\"application/json\"",
      "the Content-Type of the answer"},
+    {"headers", "object", 0, NULL,
+     "more response headers, name to string value (Content-Type, "
+     "Content-Length and other headers the server manages are ignored)"},
     {0}};
 
 static const ferry_action core_actions[] = {

@@ -425,7 +425,8 @@ static void wait_end(sync_wait *w) {
     }
 }
 
-/* Answers with a core.respond output: {"status", "body", "content_type"}.
+/* Answers with a core.respond output: {"status", "body", "content_type",
+ * "headers"}.
  * A string body is sent as it is, anything else as JSON. */
 static void respond_with(http_req *req, const json_t *rsp) {
     json_t *st = json_object_get(rsp, "status");
@@ -435,6 +436,13 @@ static void respond_with(http_req *req, const json_t *rsp) {
     const char *ct = json_string_value(json_object_get(rsp, "content_type"));
     if (!ct || !*ct)
         ct = "application/json";
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(rsp, "headers"), k, v) {
+        /* core.respond checked them; one the server manages is dropped. */
+        if (json_is_string(v))
+            http_add_header(req, k, json_string_value(v));
+    }
     json_t *body = json_object_get(rsp, "body");
     if (json_is_string(body)) {
         http_respond_text(req, status, ct, json_string_value(body),
@@ -613,6 +621,9 @@ void host_webhook_handler(void *ud, http_req *r) {
         }
         if (res.respond.status) {
             /* A handshake: answered here, no execution. */
+            for (size_t i = 0; i < res.respond.nheaders; i++)
+                http_add_header(r, res.respond.headers[i].name,
+                                res.respond.headers[i].value);
             http_respond_text(
                 r, res.respond.status,
                 res.respond.content_type ? res.respond.content_type

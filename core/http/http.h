@@ -78,6 +78,12 @@ const void *http_req_body(http_req *r, size_t *len);
  * no-op) and releases the request. */
 int http_req_gone(http_req *r);
 
+/* Adds a response header; call before answering. name: an HTTP token;
+ * value: no control characters (no CR/LF). Headers the server manages
+ * (Content-Type, Content-Length, Transfer-Encoding, Connection, Server,
+ * Date, ...) are refused. Returns 0, or -1 when refused. */
+int http_add_header(http_req *r, const char *name, const char *value);
+
 /* ---- answering: exactly one call per request ---- */
 /* body: stolen. Content-Type application/json. */
 void http_respond_json(http_req *r, int status, json_t *body);

@@ -23,6 +23,7 @@
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <h2o.h>
 #include <netinet/in.h>
@@ -282,6 +283,35 @@ static void send_response(http_req *r, int status, const char *ctype,
         req->http1_is_persistent = 0;
     free(r);
     h2o_send_inline(req, body, len); /* copies body */
+}
+
+int http_add_header(http_req *r, const char *name, const char *value) {
+    static const char *const managed[] = {
+        "content-type", "content-length", "transfer-encoding",
+        "connection",   "keep-alive",     "upgrade",
+        "server",       "date",           NULL};
+    h2o_req_t *req = r ? r->h2o : NULL;
+    if (req == NULL || name == NULL || value == NULL || !*name)
+        return -1;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        /* RFC 9110 token characters only. */
+        if (!(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c)))
+            return -1;
+    }
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t')
+            return -1; /* no CR or LF: no header injection */
+    char *lname = pool_strndup(req, name, n);
+    h2o_strtolower(lname, n);
+    for (int i = 0; managed[i]; i++)
+        if (!strcmp(lname, managed[i]))
+            return -1;
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lname, n, 1, NULL,
+                          v.base, v.len);
+    return 0;
 }
 
 void http_respond_text(http_req *r, int status, const char *content_type,

@@ -210,6 +210,9 @@ def cases(root):
               "challenge: %r" % r)
         check(r.headers.get("content-type", "").startswith("text/plain"),
               "content type %r" % r.headers.get("content-type"))
+        check(r.headers.get("x-content-type-options") == "nosniff",
+              "X-Content-Type-Options %r"
+              % r.headers.get("x-content-type-options"))
         body = b'{"list_folder": {"accounts": ["dbid:1"]}}'
         r = hook(h, "POST", "dropbox", body, {
             "Content-Type": "application/json",
@@ -218,7 +221,7 @@ def cases(root):
         time.sleep(0.2)
         check(count(h, "dropbox") == before + 1, "executions: %d, not %d"
               % (count(h, "dropbox"), before + 1))
-    case("dropbox: the GET challenge echoed as text/plain", dropbox)
+    case("dropbox: the GET challenge echoed as text/plain, nosniff", dropbox)
 
     def api_key():
         r = hook(h, "POST", "keyed", b'{"k": 1}', {
@@ -326,8 +329,13 @@ def cases(root):
               "core.respond: %r" % r)
         check(r.headers.get("content-type", "").startswith("text/plain"),
               "content type %r" % r.headers.get("content-type"))
+        check(r.headers.get("location") == "/widgets/widget",
+              "Location %r" % r.headers.get("location"))
+        check(r.headers.get("content-length") == str(len(r.body)),
+              "a managed header was overridden: Content-Length %r"
+              % r.headers.get("content-length"))
     case("sync: a flow ending in core.respond answers with its status, "
-         "content type and body", respond)
+         "content type, headers and body", respond)
 
     def metrics():
         r = h.get("/metrics")
