@@ -14,18 +14,15 @@ failed"; exits 1 if anything failed. Python 3 standard library only.
 import datetime
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_serve as ts  # noqa: E402
 
 check = ts.check
-Fail = ts.Fail
 
 with open(os.path.join(ts.DEFS, "schedules.integration.json")) as f:
     INTEGRATION = json.load(f)
@@ -192,31 +189,7 @@ def cases(root):
 
 
 def main():
-    if not os.path.exists(ts.FERRY):
-        print("not ok - setup: %s does not exist" % ts.FERRY)
-        print("0 passed, 1 failed")
-        return 1
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))
-    root = tempfile.mkdtemp(prefix="ferry-sched-")
-    t0 = time.monotonic()
-    try:
-        try:
-            cases(root)
-        except Exception as e:  # a host that would not start
-            print("not ok - cases: %s" % e, flush=True)
-            ts.results["failed"] += 1
-        ts.stop(ts.current)
-    finally:
-        for h in ts.hosts:
-            h.kill_all()
-        if os.environ.get("FERRY_TEST_KEEP") == "1" or ts.results["failed"]:
-            print("# host logs and databases kept in " + root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print("# %.1f s" % (time.monotonic() - t0))
-    r = ts.results
-    print("%d passed, %d failed" % (r["passed"], r["failed"]))
-    return 1 if r["failed"] else 0
+    return ts.run_suite("ferry-sched-", cases, ())
 
 
 if __name__ == "__main__":

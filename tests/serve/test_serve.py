@@ -887,6 +887,41 @@ def logs_clean(root):
     check(not bad, "%d line(s), first: %s" % (len(bad), bad[:1]))
 
 
+def run_suite(prefix, cases, needs=()):
+    """Runs cases(root) in a fresh temporary directory: checks that the
+    binaries it needs exist, kills every host it started whatever happens,
+    keeps the directory when something failed (or FERRY_TEST_KEEP=1), and
+    prints the closing "N passed, M failed" line. Returns the exit status.
+    Shared by the other serve-level tests."""
+    for path in (FERRY,) + tuple(needs):
+        if not os.path.exists(path):
+            print("not ok - setup: %s does not exist" % path)
+            print("0 passed, 1 failed")
+            return 1
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))
+    root = tempfile.mkdtemp(prefix=prefix)
+    t0 = time.monotonic()
+    try:
+        try:
+            cases(root)
+        except Exception as e:  # a host that would not start
+            why = str(e) if isinstance(e, Fail) else \
+                "%s: %s" % (type(e).__name__, e)
+            print("not ok - setup: %s" % why, flush=True)
+            results["failed"] += 1
+        stop(current)
+    finally:
+        for h in hosts:
+            h.kill_all()
+        if os.environ.get("FERRY_TEST_KEEP") == "1" or results["failed"]:
+            print("# host logs and databases kept in " + root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print("# %.1f s" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
 def main():
     for path in (FERRY, os.path.join(FIXTURES, "chaos.so"),
                  os.path.join(FIXTURES_V2, "chaos.so")):

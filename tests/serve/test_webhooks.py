@@ -16,10 +16,8 @@ import hmac
 import http.client
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -354,32 +352,7 @@ def cases(root):
 
 
 def main():
-    for path in (ts.FERRY, os.path.join(ts.FIXTURES, "chaos.so")):
-        if not os.path.exists(path):
-            print("not ok - setup: %s does not exist" % path)
-            print("0 passed, 1 failed")
-            return 1
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))
-    root = tempfile.mkdtemp(prefix="ferry-webhooks-")
-    t0 = time.monotonic()
-    try:
-        try:
-            cases(root)
-        except Exception as e:  # a host that would not start
-            print("not ok - webhook cases: %s" % e, flush=True)
-            ts.results["failed"] += 1
-        ts.stop(ts.current)
-    finally:
-        for h in ts.hosts:
-            h.kill_all()
-        if os.environ.get("FERRY_TEST_KEEP") == "1" or ts.results["failed"]:
-            print("# host logs and databases kept in " + root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print("# %.1f s" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (ts.results["passed"],
-                                    ts.results["failed"]))
-    return 1 if ts.results["failed"] else 0
+    return ts.run_suite("ferry-webhooks-", cases, (os.path.join(ts.FIXTURES, "chaos.so"),))
 
 
 if __name__ == "__main__":
