@@ -329,7 +329,6 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
         return;
     }
     const ferry_action *a = st->action;
-    int ok = 1;
     if (jinput) {
         const char *k;
         json_t *v;
@@ -345,7 +344,6 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
                 flow_diags_add(c->d, c->file, pk,
                                "action '%s' has no input '%s' (inputs: %s)",
                                a->id, k, names);
-                ok = 0;
             }
         }
     }
@@ -366,13 +364,11 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
                                "missing required input '%s' (%s) of action "
                                "'%s'",
                                in->name, in->type, a->id);
-                ok = 0;
             }
             continue;
         }
         tmpl *t = compile_value(c, v, pk);
         if (!t) {
-            ok = 0;
             continue;
         }
         const json_t *cv = tmpl_const_value(t);
@@ -383,7 +379,6 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
                            in->name, a->id,
                            strchr("aeiou", in->type[0]) ? "an" : "a", in->type,
                            abi_json_type_name(cv));
-            ok = 0;
         } else if (!cv && !tmpl_is_whole_ref(t) && json_is_string(v) &&
                    strcmp(in->type, "string") && strcmp(in->type, "any")) {
             flow_diags_add(c->d, c->file, pk,
@@ -392,11 +387,9 @@ static void compile_action(compiler *c, flow_step *st, const json_t *js,
                            "whole-value reference \"{{ ... }}\")",
                            in->name, a->id,
                            strchr("aeiou", in->type[0]) ? "an" : "a", in->type);
-            ok = 0;
         }
         tmpl_object_set(st->input, in->name, t);
     }
-    (void)ok;
 }
 
 static void compile_jq(compiler *c, flow_step *st, const json_t *js,
@@ -590,7 +583,6 @@ static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
         flow_diags_add(c->d, c->file, path, "steps nested too deeply");
         return;
     }
-    int first_id = -1;
     c->depth++;
     for (size_t i = 0; i < n; i++) {
         flow_step *st = &out->steps[i];
@@ -622,8 +614,6 @@ static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
             c->steps[st->id].list = out;
             c->steps[st->id].index = i;
             c->steps[st->id].state = VIS_RUNNING;
-            if (first_id < 0)
-                first_id = st->id;
         }
 
         int kinds =
@@ -657,7 +647,6 @@ static void compile_list(compiler *c, const json_t *arr, flow_step_list *out,
     for (size_t i = 0; i < n; i++)
         if (out->steps[i].id >= 0)
             c->steps[out->steps[i].id].state = VIS_UNSEEN;
-    (void)first_id;
 }
 
 /* After compiling: which outputs can be dropped after which step. */

@@ -448,23 +448,8 @@ tmpl *tmpl_object_new(void) {
 }
 
 int tmpl_object_set(tmpl *t, const char *key, tmpl *child) {
-    if (t->kind == T_CONST) {
-        /* Adding to a constant object: turn it into an object node. */
-        json_t *obj = t->value;
-        size_t n = json_object_size(obj);
-        t->value = NULL;
-        t->kind = T_OBJECT;
-        const char *k;
-        json_t *v;
-        json_object_foreach(obj, k, v) {
-            if (tmpl_object_set(t, k, new_const(v))) {
-                json_decref(obj);
-                return -1;
-            }
-        }
-        (void)n;
-        json_decref(obj);
-    }
+    if (t->kind != T_OBJECT)
+        return -1;
     char **keys = realloc(t->keys, sizeof(*keys) * (t->nchildren + 1));
     if (!keys)
         return -1;
@@ -476,15 +461,6 @@ int tmpl_object_set(tmpl *t, const char *key, tmpl *child) {
     t->keys[t->nchildren] = strdup(key);
     t->children[t->nchildren++] = child;
     return 0;
-}
-
-tmpl *tmpl_object_get(const tmpl *t, const char *key) {
-    if (t->kind != T_OBJECT)
-        return NULL;
-    for (size_t i = 0; i < t->nchildren; i++)
-        if (!strcmp(t->keys[i], key))
-            return t->children[i];
-    return NULL;
 }
 
 tmpl *tmpl_from_value(const json_t *v) {

@@ -35,11 +35,9 @@ tmpl *tmpl_compile(const json_t *v, tmpl_env *env, const char *path);
 tmpl *tmpl_from_value(const json_t *v);
 /* An empty object template. */
 tmpl *tmpl_object_new(void);
-/* Adds key -> child (stolen) to an object template (constant objects are
- * turned into object nodes). Returns 0 or -1. */
+/* Adds key -> child (stolen) to a template made by tmpl_object_new.
+ * Returns 0 or -1. */
 int tmpl_object_set(tmpl *t, const char *key, tmpl *child);
-/* The child of an object template, borrowed, or NULL. */
-tmpl *tmpl_object_get(const tmpl *t, const char *key);
 /* Nonzero if t is a single whole-value reference. */
 int tmpl_is_whole_ref(const tmpl *t);
 
