@@ -4,6 +4,7 @@
  * job and answers from its done callback.
  */
 #include "host_internal.h"
+#include "sched/sched.h"
 
 #include <ferry/ferry.h>
 
@@ -303,8 +304,8 @@ static void read_done(void *arg, int commit_rc) {
     read_job_free(j);
 }
 
-/* Parses "2026-11-28T07:00:00Z", with optional fraction and a "+HH:MM"
- * offset, or an integer of milliseconds since the epoch. */
+/* An RFC 3339 time (sched_parse_time_us) or an integer of milliseconds
+ * since the epoch. */
 static int parse_time_us(const char *s, int64_t *out) {
     char *end;
     long long ms = strtoll(s, &end, 10);
@@ -312,35 +313,7 @@ static int parse_time_us(const char *s, int64_t *out) {
         *out = (int64_t)ms * 1000;
         return 0;
     }
-    struct tm tm = {0};
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return -1;
-    int64_t frac_us = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 6)
-                frac_us = frac_us * 10 + (*p - '0');
-        for (; digits < 6; digits++)
-            frac_us *= 10;
-    }
-    int64_t offset = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return -1;
-        offset = (hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    *out = ((int64_t)timegm(&tm) - offset) * 1000000 + frac_us;
-    return 0;
+    return sched_parse_time_us(s, out);
 }
 
 static void h_executions_list(void *ud, http_req *r) {

@@ -75,6 +75,9 @@ int sched_zone_to_utc(const sched_zone *z, int64_t local_s, int64_t out[2]);
  * "2027-03-14T03:00:00-05:00", "2027-03-14T08:00Z", "2027-03-14 08:00:00Z".
  * Fractions of a second are dropped. Returns 0 with *out, or -1. */
 int sched_parse_time(const char *s, int64_t *out);
+/* As sched_parse_time, in microseconds, keeping a fraction of a second
+ * (digits past the sixth are ignored). */
+int sched_parse_time_us(const char *s, int64_t *out);
 /* Writes utc_s as local time in z with its offset,
  * "2027-03-14T03:00:00-05:00" (z NULL: UTC, "...Z"). buf needs 32 bytes;
  * returns buf. */

@@ -20,7 +20,17 @@ static int digits(const char **sp, int n, int *out) {
 }
 
 int sched_parse_time(const char *s, int64_t *out) {
+    int64_t us;
+    if (sched_parse_time_us(s, &us))
+        return -1;
+    /* The fraction is always added, so dropping it rounds down. */
+    *out = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    return 0;
+}
+
+int sched_parse_time_us(const char *s, int64_t *out) {
     int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 0;
+    int64_t frac_us = 0;
     if (!s || digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
         *s++ != '-' || digits(&s, 2, &d))
         return -1;
@@ -37,8 +47,12 @@ int sched_parse_time(const char *s, int64_t *out) {
             s++;
             if (*s < '0' || *s > '9')
                 return -1;
-            while (*s >= '0' && *s <= '9')
-                s++;
+            int n = 0;
+            for (; *s >= '0' && *s <= '9'; s++, n++)
+                if (n < 6)
+                    frac_us = frac_us * 10 + (*s - '0');
+            for (; n < 6; n++)
+                frac_us *= 10;
         }
     }
     if (*s == 'Z' || *s == 'z') {
@@ -57,8 +71,10 @@ int sched_parse_time(const char *s, int64_t *out) {
     if (*s || mo < 1 || mo > 12 || d < 1 || d > civil_month_days(y, mo) ||
         h > 23 || mi > 59 || sec > 59 || oh > 23 || om > 59)
         return -1;
-    *out = civil_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-           sign * (oh * 3600 + om * 60);
+    *out = (civil_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+            sign * (oh * 3600 + om * 60)) *
+               1000000 +
+           frac_us;
     return 0;
 }
 

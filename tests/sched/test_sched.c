@@ -1050,6 +1050,15 @@ static void test_time_text(void **state) {
     assert_int_equal(t, T("2027-03-14T08:00:59Z"));
     assert_int_equal(sched_parse_time("2028-02-29T00:00:00Z", &t), 0);
     assert_int_equal(t, 1835395200);
+    /* Microseconds keep the fraction (past six digits it is cut), and
+     * seconds drop it, also before 1970. */
+    assert_int_equal(sched_parse_time_us("1970-01-01T00:00:01.25Z", &t), 0);
+    assert_int_equal(t, 1250000);
+    assert_int_equal(
+        sched_parse_time_us("2026-11-28T07:00:00.1234567+01:00", &t), 0);
+    assert_int_equal(t, (T("2026-11-28T06:00:00Z")) * 1000000 + 123456);
+    assert_int_equal(sched_parse_time("1969-12-31T23:59:59.5Z", &t), 0);
+    assert_int_equal(t, -1);
     static const char *const bad[] = {
         "2027-03-14T03:00:00",
         "2027-03-14",
