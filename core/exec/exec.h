@@ -14,7 +14,8 @@
  * frame's first byte).
  *
  * Host -> zygote (control socket):
- *   {"op":"spawn", "exec":ID, "integration":DOC, "instance":DOC,
+ *   {"op":"spawn", "exec":ID, "integration":DOC, "integration_key":HEX,
+ *    "instance":DOC,
  *    "flow":NAME, "trigger":PAYLOAD, "limits":{...}} + the worker's socket
  * Zygote -> host:
  *   {"op":"ready", "pid":N, "components":[names], "refused":[{path,reason}]}

@@ -25,14 +25,15 @@
 int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
                      json_t *spawn, int sock);
 
-/* Compiled integrations, by the hash of their text. Compiling is the slow
- * part of starting an execution (jq 1.6 builds its whole builtin library
- * for every program), so the zygote compiles each integration version once
- * and every worker it forks inherits the result. */
+/* Compiled integrations, by the key the host gives each integration
+ * version (a hash of its text, computed once when it is deployed).
+ * Compiling is the slow part of starting an execution (jq 1.6 builds its
+ * whole builtin library for every program), so the zygote compiles each
+ * version once and every worker it forks inherits the result. */
 #define IG_CACHE_SIZE 64
 
 typedef struct ig_entry {
-    uint64_t hash;
+    uint64_t key;
     flow_integration *ig;
     uint64_t used;
 } ig_entry;
@@ -40,28 +41,21 @@ typedef struct ig_entry {
 static ig_entry ig_cache[IG_CACHE_SIZE];
 static uint64_t ig_clock;
 
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* The compiled integration of a spawn request, from the cache or compiled
- * now; NULL if it does not compile (the worker then reports why). */
+ * now; NULL if it does not compile or the request has no key (the worker
+ * then compiles it and reports why it does not). */
 static const flow_integration *cached_integration(const abi_registry *reg,
                                                   const json_t *spawn) {
     const json_t *doc = json_object_get(spawn, "integration");
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
+    const char *key_text =
+        json_string_value(json_object_get(spawn, "integration_key"));
+    char *end = NULL;
+    uint64_t h = key_text ? strtoull(key_text, &end, 16) : 0;
+    if (!key_text || !*key_text || *end)
         return NULL;
-    uint64_t h = fnv1a(text);
-    free(text);
     ig_entry *slot = &ig_cache[0];
     for (int i = 0; i < IG_CACHE_SIZE; i++) {
-        if (ig_cache[i].ig && ig_cache[i].hash == h) {
+        if (ig_cache[i].ig && ig_cache[i].key == h) {
             ig_cache[i].used = ++ig_clock;
             return ig_cache[i].ig;
         }

@@ -108,6 +108,18 @@ static deployment *build(json_t *integration_doc, flow_integration *compiled,
     dp->integration_file = strdup(ilabel);
     dp->instance_file = strdup(nlabel);
     dp->deployed_us = store_now_us();
+    /* FNV-1a of the canonical text: the same document gives the same key
+     * whichever instance deploys it. Computed once here rather than by the
+     * zygote at every spawn. */
+    char *text = json_dumps(integration_doc, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = text; p && *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ull;
+    }
+    free(text);
+    snprintf(dp->integration_key, sizeof(dp->integration_key), "%016llx",
+             (unsigned long long)h);
     if (!dp->instance || !dp->integration || !dp->integration_file ||
         !dp->instance_file) {
         deployment_unref(dp);

@@ -33,6 +33,9 @@ typedef struct deployment {
     char *integration_file;  /* the label diags name: a path or "integration" */
     char *instance_file;     /* the label diags name */
     int64_t deployed_us;     /* when it was built, or its files' mtime */
+    char integration_key[17]; /* hash of the integration's text, in hex:
+                                 the zygote's cache key for its compiled
+                                 form */
     unsigned refs;
 } deployment;
 

@@ -816,8 +816,9 @@ static int spawn(host *h, run *r) {
                   "memory_bytes", (json_int_t)r->memory_bytes, "output_bytes",
                   (json_int_t)r->output_bytes);
     json_t *msg = json_pack(
-        "{s:s, s:s, s:O, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op", "spawn",
-        "exec", r->id, "integration", r->dep->integration_doc, "instance",
+        "{s:s, s:s, s:O, s:s, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op",
+        "spawn", "exec", r->id, "integration", r->dep->integration_doc,
+        "integration_key", r->dep->integration_key, "instance",
         r->dep->instance_doc, "integration_file", r->dep->integration_file,
         "instance_file", r->dep->instance_file, "flow", r->flow, "trigger",
         r->trigger, "limits", limits, "max_recorded",
