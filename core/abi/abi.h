@@ -67,6 +67,10 @@ const abi_component *abi_find_component(const abi_registry *r,
 /* Finds a connection type of a component by id. Returns borrowed or NULL. */
 const ferry_connection_type *abi_find_connection_type(const abi_registry *r,
                                                       const char *id);
+/* Finds a component's trigger by id ("sftp.new_files"). owner: optional
+ * out. Returns borrowed or NULL. */
+const ferry_trigger *abi_find_trigger(const abi_registry *r, const char *id,
+                                      const abi_component **owner);
 
 /* Nonzero if type is one of the input type names ferry_input allows. */
 int abi_type_known(const char *type);

@@ -62,3 +62,21 @@ const ferry_connection_type *abi_find_connection_type(const abi_registry *r,
     }
     return NULL;
 }
+
+const ferry_trigger *abi_find_trigger(const abi_registry *r, const char *id,
+                                      const abi_component **owner) {
+    if (id == NULL)
+        return NULL;
+    for (size_t i = 0; i < r->ncomponents; i++) {
+        const abi_component *c = &r->components[i];
+        if (c->desc->triggers == NULL || !id_in(id, c->desc->name))
+            continue;
+        for (const ferry_trigger *t = c->desc->triggers; t->id != NULL; t++)
+            if (strcmp(t->id, id) == 0) {
+                if (owner)
+                    *owner = c;
+                return t;
+            }
+    }
+    return NULL;
+}

@@ -1044,6 +1044,17 @@ static flow_integration *integration_build(json_t *doc, const char *file,
                                "expected one of manual, schedule, webhook, "
                                "poll");
             }
+            const char *src =
+                json_string_value(json_object_get(trig, "source"));
+            if (tt && !strcmp(tt, "poll") && src && strcmp(src, "file.poll") &&
+                !abi_find_trigger(reg, src, NULL)) {
+                pathf(pp, sizeof(pp), "%s.trigger.source", p);
+                flow_diags_add(d, file, pp,
+                               "unknown poll source '%s' (\"file.poll\", or a "
+                               "trigger of a loaded component: see `ferry "
+                               "components describe`)",
+                               src);
+            }
         }
         f->trigger =
             trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");

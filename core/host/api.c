@@ -35,6 +35,10 @@ void host_metrics_declare(metrics *m) {
     metrics_declare(m, "ferry_webhook_rejected_total", "counter",
                     "Webhook requests refused by verification, by reason.",
                     NULL, 0);
+    metrics_declare(m, "ferry_poll_items_total", "counter",
+                    "New items polls took (each claimed with its execution), "
+                    "by source.",
+                    NULL, 0);
 }
 
 /* ---- probes and metrics ---- */
@@ -184,6 +188,7 @@ static void h_instance_deploy(void *ud, http_req *r) {
              existed ? "instance redeployed" : "instance deployed");
     deploy_table_put(h->deps, dp);
     host_sched_reload(h);
+    host_poll_reload(h);
     http_respond_json(r, existed ? 200 : 201, summary);
     json_decref(doc);
 }

@@ -102,6 +102,7 @@ struct host {
     int stopping;
     int q_stopping;
     struct host_sched *sched; /* scheduler.c's state */
+    struct host_poll *poll;   /* poller.c's state */
     int exit_status;
     int store_ok;
 };
@@ -147,6 +148,17 @@ void dispatch(host *h);
 void host_sched_start(host *h);  /* after start-up recovery */
 void host_sched_reload(host *h); /* the deployments changed */
 void host_sched_stop(host *h);   /* shutdown: close the timers */
+
+/* Polls (poller.c): looks for new items of every poll trigger of the
+ * deployed instances; each item's dedupe key is claimed in the same store
+ * transaction as its execution, and the item is disposed of once the
+ * execution has ended. */
+void host_poll_start(host *h);  /* after start-up recovery */
+void host_poll_reload(host *h); /* the deployments changed */
+void host_poll_stop(host *h);   /* shutdown */
+/* A run ended (its end is queued to the store): its poll, if it came from
+ * one, looks again soon to dispose of its items. */
+void host_poll_run_done(host *h, const run *r);
 
 /* Webhooks (webhooks.c): the handler of /webhooks/{instance}/{flow}. */
 void host_webhook_handler(void *ud, http_req *r);

@@ -529,6 +529,7 @@ static void finish(run *r) {
         run_notify_done(r, r->end_status ? r->end_status : "unknown",
                         r->end_output, r->end_error);
     }
+    host_poll_run_done(h, r);
     r->state = RUN_DONE;
     active_remove(h, r);
     metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
@@ -1220,6 +1221,7 @@ static void recover_done(void *arg, int commit_rc) {
     json_decref(j->queued);
     free(j);
     host_sched_start(h);
+    host_poll_start(h);
 }
 
 /* ---- components: the host's own view, and reloading ----
@@ -1468,6 +1470,7 @@ static void begin_shutdown(host *h, const char *why) {
     uv_close((uv_handle_t *)&h->sig_hup, NULL);
     uv_close((uv_handle_t *)&h->watch, NULL);
     host_sched_stop(h);
+    host_poll_stop(h);
     uv_close((uv_handle_t *)&h->reload_timer, NULL);
     if (h->http)
         http_server_stop(h->http, on_http_stopped, h);
@@ -1491,6 +1494,7 @@ static void on_signal(uv_signal_t *s, int sig) {
             deploy_table_free(h->deps);
             h->deps = t;
             host_sched_reload(h);
+            host_poll_reload(h);
         } else {
             deploy_table_free(t);
         }

@@ -10,6 +10,7 @@
  */
 #include "flow/flow.h"
 #include "host_internal.h"
+#include "sched/sched.h"
 #include "webhook/webhook.h"
 
 #include <ferry/ferry.h>
@@ -26,37 +27,6 @@ static const char *req_header(void *ud, const char *lname) {
     return http_req_header(ud, lname);
 }
 
-/* "{{ config.NAME }}" (spaces optional) -> NAME in buf; 0 if s is one. */
-static int config_ref(const char *s, char *buf, size_t buflen) {
-    while (isspace((unsigned char)*s))
-        s++;
-    if (strncmp(s, "{{", 2))
-        return -1;
-    s += 2;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (strncmp(s, "config.", 7))
-        return -1;
-    s += 7;
-    size_t n = 0;
-    while (s[n] && (isalnum((unsigned char)s[n]) || s[n] == '_' ||
-                    s[n] == '-' || s[n] == '.'))
-        n++;
-    if (!n || n >= buflen)
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    s += n;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (strncmp(s, "}}", 2))
-        return -1;
-    s += 2;
-    while (isspace((unsigned char)*s))
-        s++;
-    return *s ? -1 : 0;
-}
-
 /* A string that is one config reference becomes the config's value (a
  * string, or an array of strings for "secret"). New reference, or NULL
  * with err set. */
@@ -64,7 +34,7 @@ static json_t *resolve_value(json_t *v, const json_t *config, const char *key,
                              char *err, size_t errlen) {
     char name[128];
     if (json_is_string(v) &&
-        !config_ref(json_string_value(v), name, sizeof(name))) {
+        !sched_config_ref(json_string_value(v), name, sizeof(name))) {
         json_t *c = json_object_get(config, name);
         if (!json_is_string(c) && !json_is_array(c)) {
             snprintf(err, errlen,

@@ -69,6 +69,10 @@ int sched_zone_lookup(const sched_zone *z, int64_t utc_s, int *isdst,
  * forward over it), with out[0] the first instant after the gap. */
 int sched_zone_to_utc(const sched_zone *z, int64_t local_s, int64_t out[2]);
 
+/* "{{ config.NAME }}" (spaces optional), the whole string: NAME in buf
+ * (buflen bytes). Returns 0 if s is one such reference, else -1. */
+int sched_config_ref(const char *s, char *buf, size_t buflen);
+
 /* ---- text times ---- */
 
 /* Parses an ISO 8601 / RFC 3339 date and time with "Z" or a UTC offset:

@@ -4,6 +4,7 @@
  * cannot depend on sched, so they call these after flow's own loading.
  */
 #include "flow/flow.h"
+#include "poll.h"
 #include "sched.h"
 
 #include <stdio.h>
@@ -66,6 +67,7 @@ int sched_validate_integration(const struct flow_integration *ig,
             sched_check_trigger_config(t, ig->config_decl, msg, sizeof(msg)))
             add(d, ig->file, prefix, msg);
     }
+    poll_validate_integration(ig, d);
     return (int)(d->n - before);
 }
 
@@ -86,5 +88,6 @@ int sched_validate_instance(const struct flow_integration *ig,
         else
             sched_spec_clear(&s);
     }
+    poll_validate_instance(ig, in, d);
     return (int)(d->n - before);
 }

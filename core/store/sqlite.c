@@ -107,6 +107,27 @@ static const char *const migrations[] = {
     " created_us INTEGER NOT NULL,"
     " PRIMARY KEY (instance, flow, key)"
     ");",
+    /* 4: poll triggers. poll_items: one row per item a poll took (its
+     * dedupe key), written in the same transaction as its execution, and
+     * marked once the item was disposed of (moved, deleted, kept) after
+     * the execution's outcome. poll_cursors: a component poll's cursor. */
+    "CREATE TABLE poll_items ("
+    " instance TEXT NOT NULL,"
+    " flow TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " execution_id TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " disposed_us INTEGER,"
+    " disposition TEXT,"
+    " PRIMARY KEY (instance, flow, key)"
+    ");"
+    "CREATE TABLE poll_cursors ("
+    " instance TEXT NOT NULL,"
+    " flow TEXT NOT NULL,"
+    " cursor_json TEXT NOT NULL,"
+    " updated_us INTEGER NOT NULL,"
+    " PRIMARY KEY (instance, flow)"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -136,6 +157,12 @@ enum {
     ST_TICK_LAST,
     ST_DEDUPE_GET,
     ST_DEDUPE_PUT,
+    ST_POLL_LOOKUP,
+    ST_POLL_CLAIM,
+    ST_POLL_RELEASE,
+    ST_POLL_DISPOSED,
+    ST_CURSOR_GET,
+    ST_CURSOR_SET,
     ST_COUNT
 };
 
@@ -187,6 +214,25 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ON CONFLICT (instance, flow, key) DO UPDATE SET"
         " execution_id = excluded.execution_id,"
         " created_us = excluded.created_us",
+    [ST_POLL_LOOKUP] =
+        "SELECT p.execution_id, e.status, p.disposed_us IS NOT NULL,"
+        " e.status = 'failed' AND e.error_message LIKE 'interrupted:%'"
+        " FROM poll_items p LEFT JOIN executions e ON e.id = p.execution_id"
+        " WHERE p.instance = ?1 AND p.flow = ?2 AND p.key = ?3",
+    [ST_POLL_CLAIM] = "INSERT INTO poll_items (instance, flow, key,"
+                      " execution_id, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_POLL_RELEASE] = "DELETE FROM poll_items"
+                        " WHERE instance = ?1 AND flow = ?2 AND key = ?3",
+    [ST_POLL_DISPOSED] = "UPDATE poll_items SET disposed_us = ?4,"
+                         " disposition = ?5"
+                         " WHERE instance = ?1 AND flow = ?2 AND key = ?3",
+    [ST_CURSOR_GET] = "SELECT cursor_json FROM poll_cursors"
+                      " WHERE instance = ?1 AND flow = ?2",
+    [ST_CURSOR_SET] =
+        "INSERT INTO poll_cursors (instance, flow, cursor_json, updated_us)"
+        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (instance, flow) DO UPDATE SET"
+        " cursor_json = excluded.cursor_json,"
+        " updated_us = excluded.updated_us",
 };
 
 /* exec_list filters on any subset of four columns; one statement per
@@ -836,6 +882,133 @@ static int sq_dedupe_claim(store *base, const char *instance, const char *flow,
     return run(s, st, "dedupe_claim", NULL);
 }
 
+/* ---- poll triggers ---- */
+
+static int poll_args(sqlite_store *s, const char *op, const char *instance,
+                     const char *flow, const char *key) {
+    if (instance && flow && key)
+        return 0;
+    return set_err(s, FERRY_EINVAL, "%s: instance, flow and key are required",
+                   op);
+}
+
+static void bind_poll_key(sqlite3_stmt *st, const char *instance,
+                          const char *flow, const char *key) {
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    bind_text(st, 3, key);
+}
+
+static int sq_poll_lookup(store *base, const char *instance, const char *flow,
+                          const char *key, store_poll_item *out) {
+    sqlite_store *s = (sqlite_store *)base;
+    int ret = poll_args(s, "poll_lookup", instance, flow, key);
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = s->st[ST_POLL_LOOKUP];
+    bind_poll_key(st, instance, flow, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *status = (const char *)sqlite3_column_text(st, 1);
+        memset(out, 0, sizeof(*out));
+        snprintf(out->execution_id, sizeof(out->execution_id), "%s",
+                 id ? id : "");
+        snprintf(out->status, sizeof(out->status), "%s", status ? status : "");
+        out->disposed = sqlite3_column_int(st, 2) != 0;
+        out->interrupted = sqlite3_column_int(st, 3) != 0;
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = set_err(s, FERRY_ENOTFOUND,
+                      "poll_lookup: '%s' flow '%s' never "
+                      "took this key",
+                      instance, flow);
+    } else {
+        ret = db_err(s, "poll_lookup", NULL);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+static int sq_poll_claim(store *base, const char *instance, const char *flow,
+                         const char *key, const char *execution_id) {
+    sqlite_store *s = (sqlite_store *)base;
+    int ret = poll_args(s, "poll_claim", instance, flow, key);
+    if (ret)
+        return ret;
+    if (!execution_id)
+        return set_err(s, FERRY_EINVAL, "poll_claim: execution_id is required");
+    sqlite3_stmt *st = s->st[ST_POLL_CLAIM];
+    bind_poll_key(st, instance, flow, key);
+    bind_text(st, 4, execution_id);
+    sqlite3_bind_int64(st, 5, store_now_us());
+    return run(s, st, "poll_claim", NULL);
+}
+
+static int sq_poll_release(store *base, const char *instance, const char *flow,
+                           const char *key) {
+    sqlite_store *s = (sqlite_store *)base;
+    int ret = poll_args(s, "poll_release", instance, flow, key);
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = s->st[ST_POLL_RELEASE];
+    bind_poll_key(st, instance, flow, key);
+    return run(s, st, "poll_release", NULL);
+}
+
+static int sq_poll_disposed(store *base, const char *instance, const char *flow,
+                            const char *key, const char *disposition) {
+    sqlite_store *s = (sqlite_store *)base;
+    int ret = poll_args(s, "poll_disposed", instance, flow, key);
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = s->st[ST_POLL_DISPOSED];
+    bind_poll_key(st, instance, flow, key);
+    sqlite3_bind_int64(st, 4, store_now_us());
+    bind_text(st, 5, disposition ? disposition : "");
+    return run(s, st, "poll_disposed", NULL);
+}
+
+static int sq_poll_cursor_get(store *base, const char *instance,
+                              const char *flow, char **cursor_json) {
+    sqlite_store *s = (sqlite_store *)base;
+    *cursor_json = NULL;
+    int ret = poll_args(s, "poll_cursor_get", instance, flow, "");
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = s->st[ST_CURSOR_GET];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        *cursor_json = strdup(t ? t : "null");
+        ret = *cursor_json ? 0 : set_err(s, FERRY_ENOMEM, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        ret = set_err(s, FERRY_ENOTFOUND,
+                      "poll_cursor_get: '%s' flow '%s' has no cursor", instance,
+                      flow);
+    } else {
+        ret = db_err(s, "poll_cursor_get", NULL);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+static int sq_poll_cursor_set(store *base, const char *instance,
+                              const char *flow, const char *cursor_json) {
+    sqlite_store *s = (sqlite_store *)base;
+    int ret = poll_args(s, "poll_cursor_set", instance, flow, cursor_json);
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = s->st[ST_CURSOR_SET];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    bind_text(st, 3, cursor_json);
+    sqlite3_bind_int64(st, 4, store_now_us());
+    return run(s, st, "poll_cursor_set", NULL);
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -892,6 +1065,12 @@ static const store_vtable sqlite_vtable = {
     .tick_insert = sq_tick_insert,
     .tick_last = sq_tick_last,
     .dedupe_claim = sq_dedupe_claim,
+    .poll_lookup = sq_poll_lookup,
+    .poll_claim = sq_poll_claim,
+    .poll_release = sq_poll_release,
+    .poll_disposed = sq_poll_disposed,
+    .poll_cursor_get = sq_poll_cursor_get,
+    .poll_cursor_set = sq_poll_cursor_set,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

@@ -87,6 +87,14 @@ typedef struct store_filter {
     int64_t until_us; /* created before; 0: no bound */
 } store_filter;
 
+/* What poll_lookup says of a key a poll took. */
+typedef struct store_poll_item {
+    char execution_id[40];
+    char status[16]; /* the execution's status; "" if its row is gone */
+    int disposed;    /* the item was dealt with after the execution */
+    int interrupted; /* the execution failed because the host stopped */
+} store_poll_item;
+
 typedef struct store_vtable {
     void (*close)(store *s);
     int (*exec_begin)(store *s, const store_exec *e);
@@ -138,6 +146,29 @@ typedef struct store_vtable {
     int (*dedupe_claim)(store *s, const char *instance, const char *flow,
                         const char *key, int64_t window_start_us,
                         const char *execution_id, char *existing_id, size_t n);
+
+    /* Poll triggers. An item a poll took is recorded under its dedupe key
+     * (instance, flow, key: unique) in the same transaction as the
+     * execution it started (poll_claim: FERRY_EEXISTS if the key was
+     * taken before). poll_lookup fills *out, FERRY_ENOTFOUND if the key
+     * was never taken. poll_release forgets a key (its execution was
+     * interrupted: the item is taken again). poll_disposed records that
+     * the item was dealt with after its execution ("moved", "deleted",
+     * "kept", ...). */
+    int (*poll_lookup)(store *s, const char *instance, const char *flow,
+                       const char *key, store_poll_item *out);
+    int (*poll_claim)(store *s, const char *instance, const char *flow,
+                      const char *key, const char *execution_id);
+    int (*poll_release)(store *s, const char *instance, const char *flow,
+                        const char *key);
+    int (*poll_disposed)(store *s, const char *instance, const char *flow,
+                         const char *key, const char *disposition);
+    /* A component poll's cursor as JSON text: *cursor_json malloc'd;
+     * FERRY_ENOTFOUND if none was stored yet. */
+    int (*poll_cursor_get)(store *s, const char *instance, const char *flow,
+                           char **cursor_json);
+    int (*poll_cursor_set)(store *s, const char *instance, const char *flow,
+                           const char *cursor_json);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

@@ -94,6 +94,11 @@ expect 2 "" "bad-cron.json: flows[0].trigger.cron: day-of-week: '8' is out of ra
     schedule next bad-cron.json
 expect 2 "" "bad-tzconfig.json: flows[0].trigger.timezone_config: 'site_tz' is not a config variable of this integration" -- \
     schedule next bad-tzconfig.json
+# Poll triggers are checked by validate as well.
+expect 2 "" "bad-poll.json: flows[0].trigger.source: unknown poll source 'ftp.new_files' (\"file.poll\", or a trigger of a loaded component: see \`ferry components describe\`)" -- \
+    validate bad-poll.json
+expect 2 "" "bad-poll-option.json: flows[0].trigger.options.sort_by: expected \"name\", \"mtime\" or \"size\", with a leading '-' for descending" -- \
+    validate bad-poll-option.json
 expect 2 "" "mars.json: config.building_tz: unknown time zone 'Mars/Base'" -- \
     schedule next buildings.json --flow morning --instance mars.json
 expect 2 "" "ferry schedule next: integration 'buildings' has 4 flows; choose one with --flow" -- \
