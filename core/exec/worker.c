@@ -7,6 +7,7 @@
  */
 #include "exec.h"
 #include "flow/flow.h"
+#include "flow/flow_poll.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +52,46 @@ static void send_failure(int sock, const char *message) {
                   FERRY_ECONFIG, "error_message", message);
     frame_send(sock, m, -1);
     json_decref(m);
+}
+
+/* A poll run: the trigger payload is {"type": "poll_run", "source",
+ * "options", "cursor"}. After the execution, a successful poll's whole
+ * output goes to the host in a frame of its own, {"ev": "poll_result",
+ * "output": {"items", "cursor"}} (the end frame's output is only the
+ * recorded, possibly truncated, text). */
+static int run_poll(const abi_registry *reg, const flow_integration *ig,
+                    const flow_instance *in, const flow_def *f, json_t *trigger,
+                    const flow_exec_opts *o, flow_result *res, int sock) {
+    const char *src = json_string_value(json_object_get(f->trigger, "source"));
+    const ferry_trigger *t = src ? abi_find_trigger(reg, src, NULL) : NULL;
+    char err[512] = "";
+    json_t *input = NULL;
+    if (!t)
+        snprintf(err, sizeof(err),
+                 "no loaded component has the poll trigger "
+                 "'%s'",
+                 src ? src : "?");
+    else
+        input = flow_poll_input(t, json_object_get(trigger, "options"),
+                                json_object_get(trigger, "cursor"), err,
+                                sizeof(err));
+    if (!input) {
+        memset(res, 0, sizeof(*res));
+        send_failure(sock, err);
+        return 2;
+    }
+    int rc = flow_poll(ig, in, f, reg, input, trigger, o, res);
+    json_decref(input);
+    if (rc)
+        return 3;
+    if (!strcmp(res->status, "succeeded") && res->output) {
+        json_t *m =
+            json_pack("{s:s, s:O}", "ev", "poll_result", "output", res->output);
+        if (!m || frame_send(sock, m, -1))
+            rc = 3;
+        json_decref(m);
+    }
+    return rc;
 }
 
 /* ig: compiled by the zygote (NULL: compile here, to report why it does
@@ -102,8 +143,12 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
             .cancel = &worker_cancel,
         };
         flow_result res;
-        if (flow_execute(ig, in, f, trigger, &o, &res))
+        const char *mode = json_string_value(json_object_get(spawn, "mode"));
+        if (mode && !strcmp(mode, "poll")) {
+            status = run_poll(reg, ig, in, f, trigger, &o, &res, sock);
+        } else if (flow_execute(ig, in, f, trigger, &o, &res)) {
             status = 3;
+        }
         flow_result_clear(&res);
         store_close(st);
     }

@@ -937,6 +937,66 @@ flow_integration *flow_integration_from_json(const json_t *doc,
     return own ? integration_build(own, file, reg, d) : NULL;
 }
 
+/* A poll trigger's source: "file.poll" (its options are checked with the
+ * schedule, by sched/poll.c), or a loaded component's trigger, whose
+ * options are checked against its declared inputs here. A config
+ * reference ("{{ config.X }}") stands for a value of any type. */
+static void check_poll_source(flow_diags *d, const char *file, const char *p,
+                              const json_t *trig, const char *src,
+                              const abi_registry *reg, const json_t *conns) {
+    char pp[300];
+    const json_t *conn = json_object_get(trig, "connection");
+    if (conn) {
+        pathf(pp, sizeof(pp), "%s.trigger.connection", p);
+        if (!json_is_string(conn))
+            flow_diags_add(d, file, pp, "expected a connection name");
+        else if (!json_object_get(conns, json_string_value(conn)))
+            flow_diags_add(d, file, pp,
+                           "no connection '%s' is declared in the "
+                           "integration's \"connections\"",
+                           json_string_value(conn));
+    }
+    if (!src || !strcmp(src, "file.poll"))
+        return;
+    const ferry_trigger *t = abi_find_trigger(reg, src, NULL);
+    if (!t) {
+        pathf(pp, sizeof(pp), "%s.trigger.source", p);
+        flow_diags_add(d, file, pp,
+                       "unknown poll source '%s' (\"file.poll\", or a "
+                       "trigger of a loaded component: see `ferry "
+                       "components describe`)",
+                       src);
+        return;
+    }
+    const json_t *opts = json_object_get(trig, "options");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)opts, k, v) {
+        const ferry_input *in = t->inputs;
+        while (in && in->name && strcmp(in->name, k))
+            in++;
+        pathf(pp, sizeof(pp), "%s.trigger.options.%s", p, k);
+        if (!in || !in->name || !strcmp(k, "cursor"))
+            flow_diags_add(d, file, pp, "trigger '%s' has no option '%s'", src,
+                           k);
+        else if (!(json_is_string(v) &&
+                   !strncmp(json_string_value(v), "{{", 2)) &&
+                 !abi_type_matches(in->type, v))
+            flow_diags_add(d, file, pp, "expected %s %s, got %s",
+                           strchr("aeiou", in->type[0]) ? "an" : "a", in->type,
+                           abi_json_type_name(v));
+    }
+    for (const ferry_input *in = t->inputs; in && in->name; in++) {
+        if (in->required && !in->default_json &&
+            !json_object_get(opts, in->name)) {
+            pathf(pp, sizeof(pp), "%s.trigger.options", p);
+            flow_diags_add(d, file, pp,
+                           "missing option '%s' (%s) of trigger '%s'", in->name,
+                           in->type, src);
+        }
+    }
+}
+
 /* doc: stolen. */
 static flow_integration *integration_build(json_t *doc, const char *file,
                                            const abi_registry *reg,
@@ -1046,15 +1106,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
             }
             const char *src =
                 json_string_value(json_object_get(trig, "source"));
-            if (tt && !strcmp(tt, "poll") && src && strcmp(src, "file.poll") &&
-                !abi_find_trigger(reg, src, NULL)) {
-                pathf(pp, sizeof(pp), "%s.trigger.source", p);
-                flow_diags_add(d, file, pp,
-                               "unknown poll source '%s' (\"file.poll\", or a "
-                               "trigger of a loaded component: see `ferry "
-                               "components describe`)",
-                               src);
-            }
+            if (tt && !strcmp(tt, "poll"))
+                check_poll_source(d, file, p, trig, src, reg, conns);
         }
         f->trigger =
             trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");

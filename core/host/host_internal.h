@@ -62,6 +62,12 @@ typedef struct run {
     int handles;      /* open uv handles; freed when 0 and done */
     zygote *z;        /* the zygote that forked its worker */
     struct run *next; /* in the queue */
+    /* A component poll's own run (flow "<flow>:poll", fdef the flow's):
+     * the worker runs the trigger's poll, and poll_result is its whole
+     * output ({"items", "cursor"}), kept for the poller. */
+    int poll;
+    json_t *poll_result;
+    int end_ok; /* the end frame said "succeeded" */
     /* Called once when the run is over (finish(), or freed without
      * finishing: status "cancelled"), then cleared. status, output_json
      * (the end frame's, bounded by max_recorded; NULL when none) and error

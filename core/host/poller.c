@@ -28,6 +28,7 @@
  */
 #include "host_internal.h"
 
+#include "flow/flow_poll.h"
 #include "sched/poll.h"
 
 #include <errno.h>
@@ -60,9 +61,10 @@ typedef struct poll_entry {
     uv_fs_event_t watch;
     int watching;
     int64_t next_s;
-    poll_look prev; /* the last look */
-    int busy;       /* a look is in flight */
-    int again;      /* another look was asked for meanwhile */
+    poll_look prev;  /* the last look */
+    int busy;        /* a look (scan or store job) refers to the entry */
+    char run_id[40]; /* a component poll's run in flight, or "" */
+    int again;       /* another look was asked for meanwhile */
     int closing;
     int handles; /* open uv handles */
     int64_t last_error_ms;
@@ -133,7 +135,9 @@ typedef struct poll_job {
     new_exec *ex;
     size_t nex;
     size_t taken, disposed, released, left;
-    size_t more; /* new files past max_per_poll */
+    size_t more;    /* new files past max_per_poll */
+    json_t *result; /* a component poll's {"items", "cursor"} */
+    size_t dups;    /* items whose key was taken before */
     char err[512];
 } poll_job;
 
@@ -148,6 +152,7 @@ static void job_free(poll_job *j) {
         free(j->ex[i].trigger_text);
     }
     free(j->ex);
+    json_decref(j->result);
     free(j);
 }
 
@@ -248,30 +253,33 @@ static json_t *item_json(const poll_entry *e, const cand *c) {
                      (json_int_t)c->f.size, "mtime", mtime, "key", c->key);
 }
 
-/* Starts one execution for items[0..n) (indices into j->c). */
-static void take_batch(store *st, poll_job *j, const size_t *items, size_t n) {
+/* Starts one execution for items (stolen: an array) whose keys are
+ * keys[0..n): the keys are claimed and the execution written as "queued",
+ * in the caller's transaction. */
+static void begin_exec(store *st, poll_job *j, json_t *items,
+                       const char *const *keys, size_t n) {
     poll_entry *e = j->e;
     new_exec *x = &j->ex[j->nex++];
-    store_new_id("ex", x->id, sizeof(x->id));
+    if (!x->id[0])
+        store_new_id("ex", x->id, sizeof(x->id));
     char now[48];
     if (!store_format_time(j->created_us, now, sizeof(now)))
         now[0] = 0;
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, item_json(e, &j->c[items[i]]));
-    x->trigger = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "poll",
-                           "source", e->spec.source, "time", now, "directory",
-                           e->spec.file.directory, "items", arr);
+    x->trigger = json_pack("{s:s, s:s, s:s, s:o}", "type", "poll", "source",
+                           e->spec.source, "time", now, "items", items);
+    if (x->trigger && e->is_file)
+        json_object_set_new(x->trigger, "directory",
+                            json_string(e->spec.file.directory));
     if (x->trigger && e->spec.batch_size == 1)
-        json_object_set(x->trigger, "item", json_array_get(arr, 0));
+        json_object_set(x->trigger, "item", json_array_get(items, 0));
     x->trigger_text = x->trigger ? json_dumps(x->trigger, JSON_COMPACT) : NULL;
     if (!x->trigger_text) {
         job_error(j, "out of memory");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (st->vt->poll_claim(st, e->dep->instance, e->fdef->name,
-                               j->c[items[i]].key, x->id)) {
+    for (size_t i = 0; keys && i < n; i++) {
+        if (st->vt->poll_claim(st, e->dep->instance, e->fdef->name, keys[i],
+                               x->id)) {
             job_error(j, "%s", st->errmsg);
             return;
         }
@@ -288,7 +296,25 @@ static void take_batch(store *st, poll_job *j, const size_t *items, size_t n) {
         return;
     }
     x->ok = 1;
-    j->taken += n;
+    j->taken += json_array_size(items);
+}
+
+/* Starts one execution for the files at items[0..n) (indices into j->c). */
+static void take_batch(store *st, poll_job *j, const size_t *items, size_t n) {
+    json_t *arr = json_array();
+    const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+    for (size_t i = 0; arr && keys && i < n; i++) {
+        json_array_append_new(arr, item_json(j->e, &j->c[items[i]]));
+        keys[i] = j->c[items[i]].key;
+    }
+    if (!arr || !keys) {
+        json_decref(arr);
+        free(keys);
+        job_error(j, "out of memory");
+        return;
+    }
+    begin_exec(st, j, arr, keys, n);
+    free(keys);
 }
 
 static int terminal(const char *status) {
@@ -417,6 +443,181 @@ static void job_done(void *arg, int commit_rc) {
     }
 }
 
+/* ---- component polls ----
+ *
+ * A component's poll runs in a worker like an execution, recorded under
+ * the flow name "<flow>:poll" with the trigger payload {"type":
+ * "poll_run", "source", "time", "options", "cursor"}: its queued row is
+ * written with the stored cursor in one store job. When it ends, one more
+ * store job takes what it found: each item's key (its "key", else its
+ * JSON text) is claimed for a new execution unless it was taken before,
+ * and the new cursor is stored, all in one transaction. A failed poll
+ * stores nothing: the next one starts from the same cursor. */
+
+typedef struct cpoll_job {
+    poll_entry *e;
+    char id[40];
+    char flow[300];
+    json_t *trigger;
+    int64_t created_us;
+    int ok;
+    char err[512];
+} cpoll_job;
+
+static void cpoll_start_run(store *st, void *arg) {
+    cpoll_job *j = arg;
+    poll_entry *e = j->e;
+    char *text = NULL;
+    json_t *cursor = NULL;
+    int rc = st->vt->poll_cursor_get
+                 ? st->vt->poll_cursor_get(st, e->dep->instance, e->fdef->name,
+                                           &text)
+                 : FERRY_ENOTFOUND;
+    if (rc == 0)
+        cursor = json_loads(text, JSON_DECODE_ANY, NULL);
+    free(text);
+    if (rc && rc != FERRY_ENOTFOUND) {
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+        return;
+    }
+    char now[48];
+    if (!store_format_time(j->created_us, now, sizeof(now)))
+        now[0] = 0;
+    j->trigger = json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "poll_run",
+                           "source", e->spec.source, "time", now, "options",
+                           json_deep_copy(e->spec.options), "cursor",
+                           cursor ? cursor : json_null());
+    char *trig = j->trigger ? json_dumps(j->trigger, JSON_COMPACT) : NULL;
+    if (!trig) {
+        snprintf(j->err, sizeof(j->err), "out of memory");
+        return;
+    }
+    store_exec ex = {.id = j->id,
+                     .integration = e->dep->integration,
+                     .instance = e->dep->instance,
+                     .flow = j->flow,
+                     .trigger_json = trig,
+                     .status = "queued",
+                     .created_us = j->created_us};
+    if (st->vt->exec_begin(st, &ex))
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+    else
+        j->ok = 1;
+    free(trig);
+}
+
+static void cpoll_start_done(void *arg, int commit_rc) {
+    cpoll_job *j = arg;
+    poll_entry *e = j->e;
+    host *h = e->p->h;
+    e->busy = 0;
+    if (commit_rc || !j->ok) {
+        entry_error(e, commit_rc ? "the poll run was not recorded" : j->err);
+    } else {
+        run *r = run_new(h, j->id, e->dep, j->flow, j->trigger);
+        if (r) {
+            r->queued_us = j->created_us;
+            queue_push(h, r);
+            dispatch(h);
+            if (!e->closing)
+                snprintf(e->run_id, sizeof(e->run_id), "%s", j->id);
+        } else {
+            entry_error(e, "out of memory; the poll run stays queued until "
+                           "the next start");
+        }
+    }
+    json_decref(j->trigger);
+    free(j);
+    entry_maybe_free(e);
+}
+
+static void cpoll_start(poll_entry *e) {
+    cpoll_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        entry_error(e, "out of memory");
+        return;
+    }
+    j->e = e;
+    j->created_us = store_now_us();
+    store_new_id("ex", j->id, sizeof(j->id));
+    snprintf(j->flow, sizeof(j->flow), "%s%s", e->fdef->name, FLOW_POLL_SUFFIX);
+    e->busy = 1;
+    storeq_push(e->p->h->q, cpoll_start_run, cpoll_start_done, j);
+}
+
+/* The key of a component's item: its "key" string, else its JSON text
+ * (keys sorted). malloc'd. */
+static char *item_key(const json_t *item) {
+    const char *k = json_string_value(json_object_get(item, "key"));
+    if (k && *k)
+        return strdup(k);
+    return json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+static void cpoll_commit_run(store *st, void *arg) {
+    poll_job *j = arg;
+    poll_entry *e = j->e;
+    const char *inst = e->dep->instance, *flow = e->fdef->name;
+    const json_t *items = json_object_get(j->result, "items");
+    size_t n = json_array_size(items);
+    size_t bs = e->spec.batch_size ? e->spec.batch_size : 1;
+    json_t **batch = calloc(n / bs + 1, sizeof(*batch));
+    j->ex = calloc(n / bs + 1, sizeof(*j->ex));
+    if (!batch || !j->ex) {
+        free(batch);
+        job_error(j, "out of memory");
+        return;
+    }
+    size_t ntake = 0, nb = 0;
+    for (size_t i = 0; i < n && !j->err[0]; i++) {
+        const json_t *item = json_array_get(items, i);
+        char *key = item_key(item);
+        store_poll_item it;
+        int rc =
+            key ? st->vt->poll_lookup(st, inst, flow, key, &it) : FERRY_ENOMEM;
+        if (rc == 0) {
+            j->dups++;
+        } else if (rc != FERRY_ENOTFOUND) {
+            job_error(j, "%s", key ? st->errmsg : "out of memory");
+        } else {
+            /* Claimed at once, for the batch's execution id: a key that
+             * comes twice in one result is a duplicate too. */
+            size_t b = ntake / bs;
+            if (!batch[b]) {
+                batch[b] = json_array();
+                store_new_id("ex", j->ex[b].id, sizeof(j->ex[b].id));
+                nb = b + 1;
+            }
+            if (st->vt->poll_claim(st, inst, flow, key, j->ex[b].id)) {
+                job_error(j, "%s", st->errmsg);
+            } else {
+                json_t *copy = json_deep_copy(item);
+                if (json_is_object(copy))
+                    json_object_set_new(copy, "key", json_string(key));
+                json_array_append_new(batch[b], copy);
+                ntake++;
+            }
+        }
+        free(key);
+    }
+    for (size_t b = 0; b < nb && !j->err[0]; b++) {
+        begin_exec(st, j, batch[b], NULL, json_array_size(batch[b]));
+        batch[b] = NULL;
+    }
+    for (size_t b = 0; b < nb; b++)
+        json_decref(batch[b]);
+    free(batch);
+    if (j->err[0])
+        return;
+    char *cursor = json_dumps(json_object_get(j->result, "cursor")
+                                  ? json_object_get(j->result, "cursor")
+                                  : json_null(),
+                              JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!cursor || st->vt->poll_cursor_set(st, inst, flow, cursor))
+        job_error(j, "%s", cursor ? st->errmsg : "out of memory");
+    free(cursor);
+}
+
 /* ---- stages 1 and 2 ---- */
 
 typedef struct scan_req {
@@ -494,6 +695,12 @@ static void scan_after(uv_work_t *w, int status) {
 static void look(poll_entry *e) {
     if (e->closing || e->p->stopped)
         return;
+    if (!e->is_file) {
+        /* One poll run at a time: a due look while one runs is dropped. */
+        if (!e->busy && !e->run_id[0])
+            cpoll_start(e);
+        return;
+    }
     if (e->busy) {
         e->again = 1;
         return;
@@ -604,18 +811,8 @@ static void start_entry(struct host_poll *p, deployment *dep,
         return;
     }
     e->is_file = !strcmp(e->spec.source, POLL_FILE_SOURCE);
-    if (!e->is_file) {
-        host_log(h, "error",
-                 json_pack("{s:s, s:s, s:s}", "instance", dep->instance, "flow",
-                           f->name, "source", e->spec.source),
-                 "poll: component poll sources are not run by this host "
-                 "yet; the flow does not start by itself");
-        poll_spec_clear(&e->spec);
-        free(e);
-        return;
-    }
     /* A relative directory is the host's working directory's. */
-    if (e->spec.file.directory[0] != '/') {
+    if (e->is_file && e->spec.file.directory[0] != '/') {
         char cwd[PATH_MAX], *abs = NULL;
         if (getcwd(cwd, sizeof(cwd)) &&
             asprintf(&abs, "%s/%s", cwd, e->spec.file.directory) > 0) {
@@ -634,9 +831,11 @@ static void start_entry(struct host_poll *p, deployment *dep,
     uv_unref((uv_handle_t *)&e->soon);
     e->handles = 2;
     char buf[PATH_MAX + 2];
-    snprintf(buf, sizeof(buf), "%s/x", e->spec.file.directory);
-    mkdirs_for(buf);
-    if (uv_fs_event_init(h->loop, &e->watch) == 0) {
+    if (e->is_file) {
+        snprintf(buf, sizeof(buf), "%s/x", e->spec.file.directory);
+        mkdirs_for(buf);
+    }
+    if (e->is_file && uv_fs_event_init(h->loop, &e->watch) == 0) {
         e->watch.data = e;
         e->handles++;
         e->watching = 1;
@@ -724,10 +923,40 @@ void host_poll_stop(host *h) {
 
 void host_poll_run_done(host *h, const run *r) {
     struct host_poll *p = h->poll;
-    if (!p || p->stopped || !poll_is_trigger(r->fdef ? r->fdef->trigger : NULL))
+    if (!p || p->stopped || !r->fdef || !poll_is_trigger(r->fdef->trigger))
         return;
-    for (poll_entry *e = p->entries; e; e = e->next)
-        if (!strcmp(e->dep->instance, r->dep->instance) &&
-            !strcmp(e->fdef->name, r->flow))
+    poll_entry *e = NULL;
+    for (poll_entry *x = p->entries; x && !e; x = x->next)
+        if (!strcmp(x->dep->instance, r->dep->instance) &&
+            !strcmp(x->fdef->name, r->fdef->name))
+            e = x;
+    if (!e)
+        return;
+    if (!r->poll) {
+        if (e->is_file)
             arm_soon(e, now_ms() + POLL_DONE_DELAY_MS);
+        return;
+    }
+    if (!strcmp(e->run_id, r->id))
+        e->run_id[0] = 0;
+    const json_t *items = json_object_get(r->poll_result, "items");
+    if (!r->end_ok || !json_is_array(items)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 r->end_ok ? "poll run %s set no {\"items\": [...]} output"
+                           : "poll run %s failed; its execution says why",
+                 r->id);
+        entry_error(e, msg);
+        return;
+    }
+    poll_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        entry_error(e, "out of memory");
+        return;
+    }
+    j->e = e;
+    j->result = json_incref(r->poll_result);
+    j->created_us = store_now_us();
+    e->busy = 1;
+    storeq_push(h->q, cpoll_commit_run, job_done, j);
 }

@@ -12,6 +12,8 @@
  */
 #include "host_internal.h"
 
+#include "flow/flow_poll.h"
+
 #include <ferry/ferry.h>
 
 #include <dirent.h>
@@ -109,6 +111,7 @@ static void run_free(run *r) {
     frame_decoder_free(&r->dec);
     deployment_unref(r->dep);
     json_decref(r->trigger);
+    json_decref(r->poll_result);
     free(r->flow);
     free(r->current_step);
     free(r);
@@ -356,6 +359,14 @@ static void on_worker_msg(void *ud, json_t *msg) {
         json_decref(msg);
         return;
     }
+    if (!strcmp(ev, "poll_result")) {
+        if (r->poll) {
+            json_decref(r->poll_result);
+            r->poll_result = json_incref(json_object_get(msg, "output"));
+        }
+        json_decref(msg);
+        return;
+    }
     if (!strcmp(ev, "step")) {
         metrics_observe(h->m, "ferry_step_duration_seconds",
                         (double)jint(msg, "duration_us") / 1e6, "action",
@@ -377,6 +388,7 @@ static void on_worker_msg(void *ud, json_t *msg) {
     } else if (!strcmp(ev, "end")) {
         r->got_end = 1;
         const char *status = jstr(msg, "status");
+        r->end_ok = status && !strcmp(status, "succeeded");
         if (r->on_done) {
             const char *o = jstr(msg, "output_json");
             const char *e = jstr(msg, "error_message");
@@ -821,9 +833,11 @@ static int spawn(host *h, run *r) {
         "spawn", "exec", r->id, "integration", r->dep->integration_doc,
         "integration_key", r->dep->integration_key, "instance",
         r->dep->instance_doc, "integration_file", r->dep->integration_file,
-        "instance_file", r->dep->instance_file, "flow", r->flow, "trigger",
-        r->trigger, "limits", limits, "max_recorded",
-        (json_int_t)h->cfg->max_recorded);
+        "instance_file", r->dep->instance_file, "flow",
+        r->poll ? r->fdef->name : r->flow, "trigger", r->trigger, "limits",
+        limits, "max_recorded", (json_int_t)h->cfg->max_recorded);
+    if (msg && r->poll)
+        json_object_set_new(msg, "mode", json_string("poll"));
     int rc = msg ? frame_send(h->zcur->fd, msg, sv[1]) : FERRY_ENOMEM;
     json_decref(msg);
     close(sv[1]);
@@ -918,6 +932,23 @@ void queue_push(host *h, run *r) {
     h->nqueued++;
 }
 
+/* The flow a run of flow name runs: the flow itself, or for a poll's own
+ * run ("<flow>:poll") the flow whose poll it is. *poll says which. */
+static const flow_def *flow_of(const deployment *dep, const char *name,
+                               int *poll) {
+    const flow_def *f = flow_find(dep->ig, name);
+    size_t fl = strlen(name), sl = strlen(FLOW_POLL_SUFFIX);
+    *poll = 0;
+    if (!f && fl > sl && fl - sl < 256 &&
+        !strcmp(name + fl - sl, FLOW_POLL_SUFFIX)) {
+        char base[256];
+        snprintf(base, sizeof(base), "%.*s", (int)(fl - sl), name);
+        f = flow_find(dep->ig, base);
+        *poll = f != NULL;
+    }
+    return f;
+}
+
 run *run_new(host *h, const char *id, deployment *dep, const char *flow,
              json_t *trigger) {
     run *r = calloc(1, sizeof(*r));
@@ -928,7 +959,7 @@ run *run_new(host *h, const char *id, deployment *dep, const char *flow,
     r->dep = deployment_ref(dep);
     r->flow = strdup(flow);
     r->trigger = json_incref(trigger);
-    r->fdef = flow_find(dep->ig, flow);
+    r->fdef = flow_of(dep, flow, &r->poll); /* a poll: the flow's limits */
     r->timeout_ms = r->fdef && r->fdef->timeout_ms ? r->fdef->timeout_ms
                                                    : h->cfg->timeout_ms;
     r->cpu_seconds = r->fdef && r->fdef->cpu_seconds ? r->fdef->cpu_seconds
@@ -1174,7 +1205,8 @@ static void trigger_done(void *arg, int commit_rc) {
     host *h = j->h;
     (void)commit_rc;
     deployment *dep = deploy_table_get(h->deps, j->instance);
-    if (!dep || !flow_find(dep->ig, j->flow)) {
+    int poll;
+    if (!dep || !flow_of(dep, j->flow, &poll)) {
         push_end(h, j->id, "failed", store_now_us(), NULL, 0, FERRY_ECONFIG,
                  dep ? "the flow is no longer deployed"
                      : "the instance is no longer deployed",

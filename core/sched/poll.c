@@ -301,9 +301,9 @@ static int file_opts_parse(poll_file_opts *fo, const json_t *o,
 /* ---- the trigger ---- */
 
 static const char *const trigger_keys[] = {
-    "type",     "source",          "every",  "cron",
-    "timezone", "timezone_config", "anchor", "batch_size",
-    "options",  "description",     NULL};
+    "type",     "source",          "every",      "cron",
+    "timezone", "timezone_config", "anchor",     "batch_size",
+    "options",  "description",     "connection", NULL};
 
 /* The options with every whole-string config reference replaced (config
  * NULL: kept as written). New reference or NULL with msg. */
@@ -371,7 +371,8 @@ static int build(poll_spec *s, const json_t *t, const json_t *config,
         if (!known)
             return fail(msg, n,
                         "%s: unknown key of a poll trigger (it takes source, "
-                        "every or cron, timezone, batch_size, options)",
+                        "every or cron, timezone, batch_size, options, "
+                        "connection)",
                         k);
     }
     const char *src = json_string_value(json_object_get(t, "source"));

@@ -73,6 +73,37 @@ static const vcase integration_cases[] = {
      "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
      "flows[0].trigger.type", "expected one of manual, schedule, webhook, poll",
      1},
+    {"unknown_poll_source",
+     "{'name':'t','flows':[{'name':'f','trigger':{'type':'poll',"
+     "'source':'tc.nope'},"
+     "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].trigger.source", "unknown poll source 'tc.nope'", 1},
+    {"unknown_poll_option",
+     "{'name':'t','flows':[{'name':'f','trigger':{'type':'poll',"
+     "'source':'tc.feed','options':{'path':'p','colour':1}},"
+     "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].trigger.options.colour",
+     "trigger 'tc.feed' has no option "
+     "'colour'",
+     1},
+    {"poll_option_type",
+     "{'name':'t','flows':[{'name':'f','trigger':{'type':'poll',"
+     "'source':'tc.feed','options':{'path':'p','limit':'many'}},"
+     "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].trigger.options.limit", "expected an integer, got string", 1},
+    {"poll_option_missing",
+     "{'name':'t','flows':[{'name':'f','trigger':{'type':'poll',"
+     "'source':'tc.feed','options':{'limit':3}},"
+     "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].trigger.options",
+     "missing option 'path' (string) of trigger "
+     "'tc.feed'",
+     1},
+    {"poll_undeclared_connection",
+     "{'name':'t','flows':[{'name':'f','trigger':{'type':'poll',"
+     "'source':'tc.feed','connection':'src','options':{'path':'p'}},"
+     "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].trigger.connection", "no connection 'src' is declared", 1},
     {"unknown_flow_field",
      "{'name':'t','flows':[{'name':'f','when':1,'steps':[{'name':'a',"
      "'action':'core.set','input':{'value':1}}]}]}",

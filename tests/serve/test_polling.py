@@ -87,9 +87,12 @@ def cases(root):
             ("inbox", "batches", "kept", "bulk", "staging")}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
+    lines_file = os.path.join(root, "lines.txt")
+    write(lines_file, "")
     instance = {"integration": INTEGRATION["name"], "name": INSTANCE,
-                "config": {k: dirs[k] for k in
-                           ("inbox", "batches", "kept", "bulk")}}
+                "config": dict({k: dirs[k] for k in
+                                ("inbox", "batches", "kept", "bulk")},
+                               lines=lines_file)}
     h = ts.Host(root, "poll", limits={"timeout": "30s"})
     h.start()
     ts.current["host"] = h
@@ -99,7 +102,7 @@ def cases(root):
     def deploy():
         r = h.deploy(integration=INTEGRATION, instance=instance)
         check(r.status == 201, "deploy answered %r" % r)
-    case("deploy four file.poll flows", deploy)
+    case("deploy four file.poll flows and a component poll", deploy)
 
     def done_once():
         drop(staging, inbox, "a.xml", "<a>1</a>")
@@ -230,6 +233,69 @@ def cases(root):
     case("recursive with keep: files in subdirectories run once and stay",
          kept)
 
+    def lines_output():
+        return sorted(x["output"] for x in executions(h, "lines")
+                      if x["status"] == "succeeded")
+
+    def polls():
+        return executions(h, "lines:poll", full=False)
+
+    def wait_poll_after(t):
+        """Waits for a poll run created after t (epoch s) to end."""
+        return wait_for("no poll run after the change",
+                        lambda: [x for x in polls()
+                                 if ts_parse(x["created"]) > t and
+                                 x["status"] not in ("queued", "running")])
+
+    def component():
+        with open(lines_file, "a") as f:
+            f.write("one\ntwo\n")
+        wait_for("lines did not run: %r" % (lines_output(),),
+                 lambda: lines_output() == ["one", "two"])
+        ps = polls()
+        check(ps and all(p["flow"] == "lines:poll" for p in ps),
+              "poll runs not recorded as lines:poll: %r" % ps[:2])
+        x = h.execution(ps[-1]["id"])
+        check(x["trigger"]["type"] == "poll_run" and
+              x["trigger"]["options"] == {"file": lines_file},
+              "poll run trigger: %r" % x["trigger"])
+        with open(lines_file, "a") as f:
+            f.write("three\none\n")
+        wait_for("three did not run", lambda: "three" in lines_output())
+        wait_poll_after(time.time())
+        check(lines_output() == ["one", "three", "two"],
+              "a key seen before ran again: %r" % lines_output())
+    case("a component's poll trigger (chaos.lines) runs in a worker: new "
+         "items run once, a key seen before is dropped", component)
+
+    def component_fails():
+        with open(lines_file, "a") as f:
+            f.write("FAIL\n")
+        t = time.time()
+        x = wait_poll_after(t)[-1]
+        x = h.execution(x["id"])
+        check(x["status"] == "failed" and "says FAIL" in ts.message(x),
+              "the failing poll: %s %r" % (x["status"], ts.message(x)))
+        # The cursor did not move: the line, made good, is read next.
+        with open(lines_file) as f:
+            text = f.read()
+        write(lines_file, text.replace("FAIL\n", "four\n"))
+        wait_for("four did not run", lambda: "four" in lines_output())
+        if os.environ.get("FERRY_SANITIZED") == "1":
+            return
+        with open(lines_file, "a") as f:
+            f.write("CRASH\n")
+        x = wait_poll_after(time.time())[-1]
+        x = h.execution(x["id"])
+        check(x["status"] == "failed" and "SIGSEGV" in ts.message(x),
+              "the crashing poll: %s %r" % (x["status"], ts.message(x)))
+        with open(lines_file) as f:
+            text = f.read()
+        write(lines_file, text.replace("CRASH\n", "five\n"))
+        wait_for("five did not run", lambda: "five" in lines_output())
+    case("a poll that fails or crashes keeps its cursor; the host goes on",
+         component_fails)
+
     def while_down():
         h.signal(signal.SIGTERM)
         check(h.wait_exit(10) == 0, "the host did not stop")
@@ -242,6 +308,13 @@ def cases(root):
                                x["output"]["name"] == "c.xml"])
         check(len(xs) == 1, "%d executions" % len(xs))
         wait_for("c.xml not moved", lambda: ".done/c.xml" in files_in(inbox))
+        # The stored cursor survived: no line ran again after the start.
+        wait_poll_after(time.time())
+        want = ["five", "four", "one", "three", "two"]
+        if os.environ.get("FERRY_SANITIZED") == "1":
+            want.remove("five")
+        check(lines_output() == want, "lines after the restart: %r"
+              % lines_output())
     case("a file dropped while the host was down runs after the start",
          while_down)
 
