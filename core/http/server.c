@@ -1,7 +1,7 @@
 /*
  * The HTTP server: libh2o 2.2 (libuv build) with one catch-all handler on
  * "/" that does the routing, the bearer-token check and the answering
- * itself. See docs/http.md for the behaviour a client sees.
+ * itself. See docs/http-server.md for the behaviour a client sees.
  *
  * Lifetime of a request. h2o owns the h2o_req_t and disposes of it (clearing
  * its memory pool) when the response has been sent, or earlier when the
