@@ -2,6 +2,9 @@
 #include "cli.h"
 #include "flow/flow.h"
 #include "sched/sched.h"
+#include "tokens/tokens.h"
+
+#include <ferry/ferry.h>
 
 #include <getopt.h>
 #include <signal.h>
@@ -22,6 +25,7 @@ static const char *usage_text =
     "  deploy INTEGRATION.json    deploy an instance of an integration\n"
     "  instances list             the deployed instances\n"
     "  schedule next              the next fire times of a scheduled flow\n"
+    "  secrets generate-key|rotate-key  the master key of stored secrets\n"
     "  version                    print versions\n"
     "\n"
     "Every command takes --help. Common settings: --components-dir DIR\n"
@@ -85,7 +89,33 @@ static const char *level_name(int level) {
 typedef struct run_ui {
     int quiet;
     store *st; /* its writes are committed after each top-level step */
+    const secret_key *key; /* NULL: tokens are kept in memory only */
+    json_t *tokens;        /* connection -> token, without a key */
+    json_t *handed;        /* connection -> the last access token given */
 } run_ui;
+
+/* flow_exec_opts.token for `ferry run`: the same policy as the host's,
+ * synchronously, with this process's store. */
+static int run_token(void *ud, const char *instance, const char *connection,
+                     const json_t *conn, int force, char **access, char **err) {
+    run_ui *ui = ud;
+    char why[768];
+    int reauth = 0;
+    json_t *mem = json_incref(json_object_get(ui->tokens, connection));
+    const char *refused =
+        json_string_value(json_object_get(ui->handed, connection));
+    int rc = tokens_obtain(ui->st, ui->key, instance, connection,
+                           json_object_get(conn, "fields"), force, refused,
+                           &mem, access, &reauth, why, sizeof(why));
+    if (mem)
+        json_object_set_new(ui->tokens, connection, mem);
+    if (rc) {
+        *err = strdup(why);
+        return reauth ? FERRY_EAUTH : FERRY_EUNAVAIL;
+    }
+    json_object_set_new(ui->handed, connection, json_string(*access));
+    return 0;
+}
 
 static void run_on_step(void *ud, const flow_step_event *ev) {
     run_ui *ui = ud;
@@ -257,6 +287,20 @@ int cli_run(int argc, char **argv) {
         goto out;
     }
 
+    secret_key key;
+    char kerr[512];
+    int kr = secret_key_load(getenv("FERRY_MASTER_KEY"),
+                             getenv("FERRY_MASTER_KEY_FILE"), &key, kerr,
+                             sizeof(kerr));
+    if (kr < 0 ||
+        tokens_check_key(st, kr == 1 ? &key : NULL, kerr, sizeof(kerr))) {
+        fprintf(stderr, "ferry run: %s\n", kerr);
+        status = CLI_FAILED;
+        goto out;
+    }
+    ui.key = kr == 1 ? &key : NULL;
+    ui.tokens = json_object();
+    ui.handed = json_object();
     flow_exec_opts o = {
         .st = st,
         .max_recorded = (size_t)max_rec,
@@ -264,6 +308,7 @@ int cli_run(int argc, char **argv) {
         .on_step = run_on_step,
         .on_log = run_on_log,
         .ud = &ui,
+        .token = run_token,
     };
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
@@ -293,6 +338,8 @@ int cli_run(int argc, char **argv) {
         status = CLI_FAILED;
     }
 out:
+    json_decref(ui.tokens);
+    json_decref(ui.handed);
     flow_result_clear(&res);
     store_close(st);
     json_decref(trigger);
@@ -435,6 +482,8 @@ int cli_main(int argc, char **argv) {
         return cli_instances(argc - 1, argv + 1);
     if (!strcmp(cmd, "schedule"))
         return cli_schedule(argc - 1, argv + 1);
+    if (!strcmp(cmd, "secrets"))
+        return cli_secrets(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ferry %s (ABI %d.%d, store schema %d, jansson %s)\n",
                FERRY_VERSION, FERRY_ABI_MAJOR, FERRY_ABI_MINOR,

@@ -29,6 +29,10 @@
  *   {"ev":"log", ...the store_log fields...}
  *   {"ev":"state_get", "key":K}   -> host answers {"value":V|null}
  *   {"ev":"state_set", "key":K, "value":V|null} -> host answers {"ok":true}
+ *   {"ev":"token", "connection":NAME, "force":B, "refused_fp":FP?}
+ *                  -> host answers {"access_token", "token_type"} or
+ *                     {"denied", "reauth", "retryable"}
+ *   {"ev":"poll_result", "output":{"items", "cursor"}} (a poll run)
  *   {"ev":"end", ...the store_exec_end fields...}
  */
 #ifndef FERRY_CORE_EXEC_H
@@ -82,5 +86,13 @@ int exec_zygote_cli(int argc, char **argv);
 /* A store whose writes become frames on sock, and whose state reads ask the
  * host. For workers. Returns NULL on ENOMEM. */
 store *exec_stream_store(int sock);
+/* Sends req (stolen) on a stream store and waits for the host's answer
+ * (*answer a new ref). An answer {"error": ...} is returned as FERRY_EIO
+ * with the text in s->errmsg. */
+int exec_stream_ask(store *s, json_t *req, json_t **answer);
+/* Adds a known secret value (copied): from then on it is replaced by
+ * "[redacted]" in everything the stream store sends. Values shorter than
+ * 4 bytes are not redacted. Returns 0 or a FERRY_E* code. */
+int exec_stream_add_secret(store *s, const char *value);
 
 #endif

@@ -8,6 +8,7 @@
 #include "exec.h"
 #include "flow/flow.h"
 #include "flow/flow_poll.h"
+#include "secret/secret.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,87 @@ static void send_failure(int sock, const char *message) {
     json_decref(m);
 }
 
+/* ---- secrets and tokens ---- */
+
+/* Whether a connection field holds a secret, by its name: password,
+ * passphrase, secret, token, key, credential (not a *_url). */
+static int secret_field(const char *name) {
+    static const char *const words[] = {
+        "password", "passphrase", "secret", "token", "key", "credential", NULL};
+    size_t len = strlen(name);
+    if (len > 4 && !strcmp(name + len - 4, "_url"))
+        return 0;
+    for (int i = 0; words[i]; i++)
+        if (strstr(name, words[i]))
+            return 1;
+    return 0;
+}
+
+/* Every known secret of the instance goes into the stream store's set:
+ * secret-looking connection fields and config values declared secret. */
+static void add_secrets(store *st, const flow_integration *ig,
+                        const flow_instance *in) {
+    const char *k, *fk;
+    json_t *v, *fv;
+    json_object_foreach(in->connections, k, v) {
+        json_object_foreach(json_object_get(v, "fields"), fk, fv) {
+            if (json_is_string(fv) && secret_field(fk))
+                exec_stream_add_secret(st, json_string_value(fv));
+        }
+    }
+    json_object_foreach(ig->config_decl, k, v) {
+        const json_t *val = json_object_get(in->config, k);
+        if (json_is_true(json_object_get(v, "secret")) && json_is_string(val))
+            exec_stream_add_secret(st, json_string_value(val));
+    }
+}
+
+/* The fingerprint of the last token handed out, per connection: a 401
+ * names it, so that the host refreshes only if it is still current. */
+static json_t *last_tokens;
+
+/* flow_exec_opts.token: asks the host, which owns tokens. */
+static int worker_token(void *ud, const char *instance, const char *connection,
+                        const json_t *conn, int force, char **access,
+                        char **err) {
+    store *st = ud;
+    (void)instance;
+    (void)conn;
+    *access = NULL;
+    *err = NULL;
+    json_t *req = json_pack("{s:s, s:s, s:b}", "ev", "token", "connection",
+                            connection, "force", force);
+    const char *fp =
+        json_string_value(json_object_get(last_tokens, connection));
+    if (req && force && fp)
+        json_object_set_new(req, "refused_fp", json_string(fp));
+    json_t *a = NULL;
+    int rc = exec_stream_ask(st, req, &a);
+    if (rc) {
+        *err = strdup(st->errmsg);
+        return rc;
+    }
+    const char *tok = json_string_value(json_object_get(a, "access_token"));
+    if (!tok) {
+        const char *why = json_string_value(json_object_get(a, "denied"));
+        *err = strdup(why ? why : "the host gave no token");
+        rc = json_is_true(json_object_get(a, "reauth"))      ? FERRY_EAUTH
+             : json_is_true(json_object_get(a, "retryable")) ? FERRY_EUNAVAIL
+                                                             : FERRY_ECONFIG;
+        json_decref(a);
+        return rc;
+    }
+    exec_stream_add_secret(st, tok);
+    char buf[17];
+    secret_fingerprint(tok, buf);
+    if (!last_tokens)
+        last_tokens = json_object();
+    json_object_set_new(last_tokens, connection, json_string(buf));
+    *access = strdup(tok);
+    json_decref(a);
+    return *access ? 0 : FERRY_ENOMEM;
+}
+
 /* A poll run: the trigger payload is {"type": "poll_run", "source",
  * "options", "cursor"}. After the execution, a successful poll's whole
  * output goes to the host in a frame of its own, {"ev": "poll_result",
@@ -80,6 +162,10 @@ static int run_poll(const abi_registry *reg, const flow_integration *ig,
         send_failure(sock, err);
         return 2;
     }
+    /* A file-listing trigger: what to do with files whose runs ended. */
+    json_t *dispose = json_object_get(trigger, "dispose");
+    if (json_is_array(dispose))
+        json_object_set(input, "dispose", dispose);
     int rc = flow_poll(ig, in, f, reg, input, trigger, o, res);
     json_decref(input);
     if (rc)
@@ -133,8 +219,12 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
         status = 2;
     } else {
         store *st = exec_stream_store(sock);
+        if (st)
+            add_secrets(st, ig, in);
         flow_exec_opts o = {
             .st = st,
+            .token = worker_token,
+            .ud = st,
             .execution_id = id,
             .max_recorded = (size_t)json_integer_value(
                 json_object_get(spawn, "max_recorded")),

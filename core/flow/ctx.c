@@ -5,6 +5,8 @@
  */
 #include "exec_internal.h"
 
+#include "../httpc/httpc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -321,6 +323,99 @@ static const char *api_info(ferry_ctx *ctx, const char *what) {
     return NULL;
 }
 
+/* ---- the HTTP helper (core/httpc) ---- */
+
+static const ferry_connection_type *type_in(const abi_component *c,
+                                            const char *id) {
+    if (!c || !c->desc->connections)
+        return NULL;
+    for (const ferry_connection_type *t = c->desc->connections; t->id; t++)
+        if (!strcmp(t->id, id))
+            return t;
+    return NULL;
+}
+
+static const ferry_connection_type *type_in_steps(const flow_step_list *l,
+                                                  const char *id) {
+    for (size_t i = 0; i < l->n; i++) {
+        const flow_step *s = &l->steps[i];
+        const ferry_connection_type *t = type_in(s->component, id);
+        if (!t)
+            t = type_in_steps(&s->body, id);
+        for (size_t k = 0; !t && k < s->ncases; k++)
+            t = type_in_steps(&s->cases[k].steps, id);
+        if (!t)
+            t = type_in_steps(&s->otherwise, id);
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
+/* The connection type id: declared by the step's own component nearly
+ * always, else by a component another step of the integration uses (the
+ * engine holds no registry). */
+static const ferry_connection_type *find_type(ferry_ctx *ctx, const char *id) {
+    const flow_integration *ig = ctx->x->ig;
+    if (!id)
+        return NULL;
+    const ferry_connection_type *t =
+        type_in(ctx->step ? ctx->step->component : NULL, id);
+    for (size_t i = 0; !t && ig && i < ig->nflows; i++)
+        t = type_in_steps(&ig->flows[i].steps, id);
+    return t;
+}
+
+typedef struct token_call {
+    ferry_ctx *ctx;
+    const json_t *conn;
+} token_call;
+
+static int call_token(void *ud, int force_refresh, char **access_token,
+                      char **err) {
+    token_call *t = ud;
+    exec *x = t->ctx->x;
+    return x->o->token(x->o->ud, x->in->name, t->ctx->step->connection, t->conn,
+                       force_refresh, access_token, err);
+}
+
+static int64_t blob_size(ferry_ctx *ctx, const json_t *ref) {
+    exec_blob *b = find_blob(ctx->x, ref);
+    return b ? (int64_t)b->size : -1;
+}
+
+static int api_http_request(ferry_ctx *ctx, const json_t *request,
+                            json_t **response) {
+    if (!response)
+        return api_set_error(ctx, FERRY_EINVAL, 0,
+                             "http_request: response is required");
+    *response = NULL;
+    httpc_call c = {.api = flow_host_api(),
+                    .ctx = ctx,
+                    .parse_duration_ms = flow_parse_duration_ms,
+                    .parse_size = flow_parse_size,
+                    .blob_size = blob_size};
+    token_call tc = {.ctx = ctx, .conn = api_connection(ctx)};
+    if (tc.conn) {
+        const char *type = json_string_value(json_object_get(tc.conn, "type"));
+        const ferry_connection_type *t = find_type(ctx, type);
+        if (!t)
+            return api_set_error(ctx, FERRY_ECONFIG, 0,
+                                 "connection '%s': no step of the integration "
+                                 "uses the component that declares type "
+                                 "'%s', so its credentials cannot be applied",
+                                 ctx->step->connection, type ? type : "?");
+        c.auth.connection = ctx->step->connection;
+        c.auth.kind = t->auth;
+        c.auth.fields = json_object_get(tc.conn, "fields");
+        if (ctx->x->o->token) {
+            c.auth.token = call_token;
+            c.auth.token_ud = &tc;
+        }
+    }
+    return httpc_request(&c, request, response);
+}
+
 static const ferry_api host_api = {
     .abi_major = FERRY_ABI_MAJOR,
     .abi_minor = FERRY_ABI_MINOR,
@@ -346,8 +441,13 @@ static const ferry_api host_api = {
     .connection = api_connection,
     .cancelled = api_cancelled,
     .info = api_info,
+    .http_request = api_http_request,
 };
 
 const ferry_api *flow_host_api(void) {
+    /* Every process that loads components asks for the table first, the
+     * zygote before it forks any worker: libcurl and OpenSSL are then
+     * initialised once there, single-threaded, and inherited. */
+    httpc_global_init();
     return &host_api;
 }

@@ -733,8 +733,8 @@ void flow_integration_free(flow_integration *ig) {
 
 static void check_config_decl(flow_diags *d, const char *file,
                               const json_t *cfg) {
-    static const char *const keys[] = {"type",        "default", "required",
-                                       "description", "label",   NULL};
+    static const char *const keys[] = {
+        "type", "default", "required", "description", "label", "secret", NULL};
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)cfg, name, v) {
@@ -762,6 +762,11 @@ static void check_config_decl(flow_diags *d, const char *file,
         json_t *req = json_object_get(v, "required");
         if (req && !json_is_boolean(req)) {
             pathf(pt, sizeof(pt), "%s.required", p);
+            flow_diags_add(d, file, pt, "expected true or false");
+        }
+        json_t *sec = json_object_get(v, "secret");
+        if (sec && !json_is_boolean(sec)) {
+            pathf(pt, sizeof(pt), "%s.secret", p);
             flow_diags_add(d, file, pt, "expected true or false");
         }
         json_t *def = json_object_get(v, "default");
@@ -968,6 +973,13 @@ static void check_poll_source(flow_diags *d, const char *file, const char *p,
                        src);
         return;
     }
+    if (json_object_get(trig, "files") && !(t->flags & FERRY_TRIGGER_FILES)) {
+        pathf(pp, sizeof(pp), "%s.trigger.files", p);
+        flow_diags_add(d, file, pp,
+                       "trigger '%s' does not list files: it takes no file "
+                       "options",
+                       src);
+    }
     const json_t *opts = json_object_get(trig, "options");
     const char *k;
     json_t *v;
@@ -976,7 +988,7 @@ static void check_poll_source(flow_diags *d, const char *file, const char *p,
         while (in && in->name && strcmp(in->name, k))
             in++;
         pathf(pp, sizeof(pp), "%s.trigger.options.%s", p, k);
-        if (!in || !in->name || !strcmp(k, "cursor"))
+        if (!in || !in->name || !strcmp(k, "cursor") || !strcmp(k, "dispose"))
             flow_diags_add(d, file, pp, "trigger '%s' has no option '%s'", src,
                            k);
         else if (!(json_is_string(v) &&

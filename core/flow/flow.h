@@ -244,6 +244,20 @@ typedef struct flow_exec_opts {
     void (*on_step)(void *ud, const flow_step_event *ev);
     void (*on_log)(void *ud, const char *path, int level, const char *msg);
     void *ud;
+    /* The host's token service, for the HTTP helper's oauth2 connections:
+     * sets *access_token (malloc'd) to a valid access token of connection
+     * conn {name, type, fields} (borrowed) of instance, and returns 0; with
+     * force_refresh nonzero the resource just refused the last token (401),
+     * so a cached one must not be returned. On failure returns a negative
+     * FERRY_E* code with *err malloc'd (or NULL): one line, no secrets,
+     * the reason only (the helper writes "connection 'NAME' (oauth2): "
+     * before it). FERRY_EAUTH, FERRY_ECONFIG, FERRY_EINVAL and FERRY_EPERM
+     * fail the step for good, other codes as retryable. Called on the
+     * execution's thread with ud. NULL: a step using an oauth2 connection
+     * with the helper fails ("needs the host's token service"). */
+    int (*token)(void *ud, const char *instance, const char *connection,
+                 const json_t *conn, int force_refresh, char **access_token,
+                 char **err);
 } flow_exec_opts;
 
 typedef struct flow_result {

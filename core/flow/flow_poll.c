@@ -17,7 +17,7 @@ json_t *flow_poll_input(const ferry_trigger *t, const json_t *options,
         const ferry_input *in = t->inputs;
         while (in && in->name && strcmp(in->name, k))
             in++;
-        if (!in || !in->name || !strcmp(k, "cursor")) {
+        if (!in || !in->name || !strcmp(k, "cursor") || !strcmp(k, "dispose")) {
             snprintf(err, n, "options.%s: trigger '%s' has no option '%s'", k,
                      t->id, k);
             return NULL;

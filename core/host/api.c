@@ -35,6 +35,14 @@ void host_metrics_declare(metrics *m) {
     metrics_declare(m, "ferry_webhook_rejected_total", "counter",
                     "Webhook requests refused by verification, by reason.",
                     NULL, 0);
+    metrics_declare(m, "ferry_oauth_token_requests_total", "counter",
+                    "Token requests to OAuth 2.0 token endpoints, by grant and "
+                    "result (ok, error, reauth).",
+                    NULL, 0);
+    metrics_declare(m, "ferry_connections_needing_reauth", "gauge",
+                    "OAuth 2.0 connections whose refresh was refused: they "
+                    "need a person to authorise them again.",
+                    NULL, 0);
     metrics_declare(m, "ferry_poll_items_total", "counter",
                     "New items polls took (each claimed with its execution), "
                     "by source.",
@@ -106,7 +114,16 @@ static void h_instance_get(void *ud, http_req *r) {
         return;
     }
     json_t *o = deployment_summary(dp);
-    json_object_set(o, "config", dp->in->config);
+    /* Config values declared secret are never shown. */
+    json_t *cfg = json_deep_copy(dp->in->config);
+    const char *ck;
+    json_t *cv;
+    json_object_foreach(dp->ig->config_decl, ck, cv) {
+        if (json_is_true(json_object_get(cv, "secret")) &&
+            json_object_get(cfg, ck))
+            json_object_set_new(cfg, ck, json_string("[redacted]"));
+    }
+    json_object_set_new(o, "config", cfg);
     /* Connections: names and types, never the credentials. */
     json_t *conns = json_object();
     const char *k;
@@ -390,6 +407,11 @@ const http_route host_routes[] = {
     {"GET", "/api/v1/instances", 1, h_instances_list},
     {"POST", "/api/v1/instances", 1, h_instance_deploy},
     {"GET", "/api/v1/instances/{instance}", 1, h_instance_get},
+    {"GET", "/api/v1/instances/{instance}/connections", 1,
+     host_connections_get},
+    {"GET", "/oauth/authorize/{instance}/{connection}", 1,
+     host_oauth_authorize},
+    {"GET", "/oauth/callback", 0, host_oauth_callback},
     {"POST", "/api/v1/instances/{instance}/flows/{flow}/executions", 1,
      h_execution_start},
     {"GET", "/api/v1/executions", 1, h_executions_list},

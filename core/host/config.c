@@ -261,11 +261,12 @@ static int load_limits(loader *l, const json_t *lim) {
 
 static int load_file(loader *l) {
     static const char *const keys[] = {
-        "listen",     "tls",    "components_dir", "database",   "deployments",
-        "api_tokens", "limits", "shutdown_grace", "log_format", NULL};
+        "listen",      "tls",        "components_dir",  "database",
+        "deployments", "api_tokens", "limits",          "shutdown_grace",
+        "log_format",  "public_url", "master_key_file", NULL};
     static const char known_text[] =
         "listen, tls, components_dir, database, deployments, api_tokens, "
-        "limits, shutdown_grace, log_format";
+        "limits, shutdown_grace, log_format, public_url, master_key_file";
     host_config *c = l->c;
     json_error_t e;
     FILE *f = fopen(l->file, "r");
@@ -320,8 +321,21 @@ static int load_file(loader *l) {
     if (get_path(l, doc, "components_dir", "components_dir",
                  &c->components_dir) ||
         get_path(l, doc, "database", "database", &c->db) ||
-        get_path(l, doc, "deployments", "deployments", &c->deployments_dir))
+        get_path(l, doc, "deployments", "deployments", &c->deployments_dir) ||
+        get_path(l, doc, "master_key_file", "master_key_file",
+                 &c->master_key_file))
         goto out;
+    if ((v = json_object_get(doc, "public_url"))) {
+        const char *u = json_string_value(v);
+        if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))) {
+            fail(l, "public_url",
+                 "expected the URL the host is reached at, such as "
+                 "\"https://ferry.example.com\"");
+            goto out;
+        }
+        if (set_str(l, &c->public_url, u, 0))
+            goto out;
+    }
     if ((v = json_object_get(doc, "api_tokens"))) {
         size_t i;
         const json_t *t;
@@ -374,6 +388,11 @@ static int load_env(loader *l) {
         set_str(l, &c->components_dir, v, 0))
         return -1;
     if ((v = env("FERRY_DEPLOYMENTS")) && set_str(l, &c->deployments_dir, v, 0))
+        return -1;
+    if ((v = env("FERRY_MASTER_KEY_FILE")) &&
+        set_str(l, &c->master_key_file, v, 0))
+        return -1;
+    if ((v = env("FERRY_PUBLIC_URL")) && set_str(l, &c->public_url, v, 0))
         return -1;
     if ((v = env("FERRY_API_TOKEN")) && add_token(c, v))
         return -1;
@@ -443,5 +462,7 @@ void host_config_free(host_config *c) {
         free(c->api_tokens[i]);
     free(c->api_tokens);
     free(c->port_file);
+    free(c->public_url);
+    free(c->master_key_file);
     memset(c, 0, sizeof(*c));
 }

@@ -35,6 +35,8 @@ typedef struct host_config {
     uint64_t shutdown_grace_ms; /* SIGTERM: how long running runs get */
     int log_json;               /* log lines as JSON, else text */
     char *port_file;            /* write the bound port here (tests) */
+    char *public_url;           /* how users reach the host (OAuth redirects) */
+    char *master_key_file;      /* the master key, unless FERRY_MASTER_KEY */
 } host_config;
 
 /* Defaults, then the file (if non-NULL), then FERRY_* environment

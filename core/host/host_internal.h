@@ -8,6 +8,7 @@
 #include "exec/exec.h"
 #include "host.h"
 #include "http/http.h"
+#include "secret/secret.h"
 #include "storeq.h"
 
 #include <sys/types.h>
@@ -109,6 +110,9 @@ struct host {
     int q_stopping;
     struct host_sched *sched; /* scheduler.c's state */
     struct host_poll *poll;   /* poller.c's state */
+    struct host_oauth *oauth; /* oauth.c's state */
+    secret_key key;           /* the master key, when has_key */
+    int has_key;
     int exit_status;
     int store_ok;
 };
@@ -165,6 +169,31 @@ void host_poll_stop(host *h);   /* shutdown */
 /* A run ended (its end is queued to the store): its poll, if it came from
  * one, looks again soon to dispose of its items. */
 void host_poll_run_done(host *h, const run *r);
+
+/* Sends answer (borrowed) to a run's worker, for a request it made. */
+void run_answer(run *r, const json_t *answer);
+/* Drops a hold on r taken with r->handles++ (frees it when done). */
+void run_release(run *r);
+
+/* OAuth 2.0 (oauth.c): the host owns tokens. host_token_get calls cb once
+ * with an access token for the connection of dep's instance, fetching or
+ * refreshing it first when needed (one request at a time per connection;
+ * the others wait for it); force with refused: the resource answered 401
+ * to the token with that fingerprint (secret_fingerprint). On failure access is
+ * NULL and err says why; reauth: only a person can fix it; retryable: trying
+ * later may work. */
+typedef void (*host_token_cb)(void *ud, const char *access,
+                              const char *token_type, const char *err,
+                              int reauth, int retryable);
+void host_token_get(host *h, deployment *dep, const char *connection, int force,
+                    const char *refused, host_token_cb cb, void *ud);
+/* GET /oauth/authorize/{instance}/{connection}, GET /oauth/callback and
+ * GET /api/v1/instances/{instance}/connections. */
+void host_oauth_authorize(void *ud, http_req *r);
+void host_oauth_callback(void *ud, http_req *r);
+void host_connections_get(void *ud, http_req *r);
+/* Frees the token cache (shutdown). */
+void host_oauth_free(host *h);
 
 /* Webhooks (webhooks.c): the handler of /webhooks/{instance}/{flow}. */
 void host_webhook_handler(void *ud, http_req *r);

@@ -31,6 +31,8 @@
 #include "flow/flow_poll.h"
 #include "sched/poll.h"
 
+#include <ferry/ferry.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,6 +57,7 @@ typedef struct poll_entry {
     const flow_def *fdef;
     poll_spec spec;
     int is_file;
+    int is_listing;   /* a component's FERRY_TRIGGER_FILES poll */
     uv_timer_t timer; /* the schedule */
     uv_timer_t soon;  /* an earlier look: events, ends, rechecks */
     int64_t soon_at_ms;
@@ -279,7 +282,7 @@ static void begin_exec(store *st, poll_job *j, json_t *items,
     }
     for (size_t i = 0; keys && i < n; i++) {
         if (st->vt->poll_claim(st, e->dep->instance, e->fdef->name, keys[i],
-                               x->id)) {
+                               x->id, NULL)) {
             job_error(j, "%s", st->errmsg);
             return;
         }
@@ -464,6 +467,76 @@ typedef struct cpoll_job {
     char err[512];
 } cpoll_job;
 
+/* What a listing trigger's next poll is to do with the files whose
+ * executions ended: [{"key", "path", "action": "move", "to"} or
+ * {"key", "path", "action": "delete"}]. Kept files are marked at once; a
+ * file whose execution was interrupted by a host stop is released, to be
+ * taken again when listed. NULL on a store error (err set). */
+#define LISTING_DISPOSE_MAX 500
+static json_t *listing_dispose(store *st, poll_entry *e, char *err, size_t n) {
+    const char *inst = e->dep->instance, *flow = e->fdef->name;
+    const poll_file_opts *o = &e->spec.file;
+    json_t *pend = NULL, *out = json_array();
+    if (!out || !st->vt->poll_pending ||
+        st->vt->poll_pending(st, inst, flow, LISTING_DISPOSE_MAX, &pend)) {
+        snprintf(err, n, "%s", out ? st->errmsg : "out of memory");
+        json_decref(out);
+        return NULL;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(pend, i, p) {
+        const char *key = json_string_value(json_object_get(p, "key"));
+        const char *status = json_string_value(json_object_get(p, "status"));
+        const json_t *item = json_object_get(p, "item");
+        const char *path = json_string_value(json_object_get(item, "path"));
+        const char *rel = json_string_value(json_object_get(item, "relative"));
+        int rc = 0;
+        if (!status || !*status ||
+            json_is_true(json_object_get(p, "interrupted"))) {
+            rc = st->vt->poll_release(st, inst, flow, key);
+        } else if (!path || !rel) {
+            rc = st->vt->poll_disposed(st, inst, flow, key, "unknown");
+        } else {
+            int ok = !strcmp(status, "succeeded");
+            const char *sub = ok ? o->move_to : o->move_failed_to;
+            if (o->keep || (!sub && !(ok && o->delete_after))) {
+                rc = st->vt->poll_disposed(st, inst, flow, key, "kept");
+            } else if (ok && o->delete_after) {
+                json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "key",
+                                                     key, "path", path,
+                                                     "action", "delete"));
+            } else {
+                /* The listed directory: path without its relative part. */
+                size_t pl = strlen(path), rl = strlen(rel);
+                size_t bl = pl >= rl && !strcmp(path + pl - rl, rel)
+                                ? pl - rl
+                                : (size_t)(strrchr(path, '/')
+                                               ? strrchr(path, '/') - path + 1
+                                               : 0);
+                char *to = NULL;
+                if (asprintf(&to, "%.*s%s%s/%s", (int)bl, path,
+                             bl && path[bl - 1] != '/' ? "/" : "", sub,
+                             rel) > 0)
+                    json_array_append_new(
+                        out, json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", key,
+                                       "path", path, "action", "move", "to", to,
+                                       "disposition",
+                                       ok ? "moved" : "moved_failed"));
+                free(to);
+            }
+        }
+        if (rc) {
+            snprintf(err, n, "%s", st->errmsg);
+            json_decref(pend);
+            json_decref(out);
+            return NULL;
+        }
+    }
+    json_decref(pend);
+    return out;
+}
+
 static void cpoll_start_run(store *st, void *arg) {
     cpoll_job *j = arg;
     poll_entry *e = j->e;
@@ -487,6 +560,12 @@ static void cpoll_start_run(store *st, void *arg) {
                            "source", e->spec.source, "time", now, "options",
                            json_deep_copy(e->spec.options), "cursor",
                            cursor ? cursor : json_null());
+    if (j->trigger && e->is_listing) {
+        json_t *dispose = listing_dispose(st, e, j->err, sizeof(j->err));
+        if (!dispose)
+            return;
+        json_object_set_new(j->trigger, "dispose", dispose);
+    }
     char *trig = j->trigger ? json_dumps(j->trigger, JSON_COMPACT) : NULL;
     if (!trig) {
         snprintf(j->err, sizeof(j->err), "out of memory");
@@ -568,9 +647,25 @@ static void cpoll_commit_run(store *st, void *arg) {
         job_error(j, "out of memory");
         return;
     }
+    /* Files a listing trigger disposed of, as the run reported. */
+    size_t di;
+    json_t *d;
+    json_array_foreach(json_object_get(j->result, "disposed_keys"), di, d) {
+        if (st->vt->poll_disposed(
+                st, inst, flow, json_string_value(json_object_get(d, "key")),
+                json_string_value(json_object_get(d, "disposition"))))
+            job_error(j, "%s", st->errmsg);
+        else
+            j->disposed++;
+    }
+    size_t max = e->is_listing ? e->spec.file.max_per_poll : 0;
     size_t ntake = 0, nb = 0;
     for (size_t i = 0; i < n && !j->err[0]; i++) {
         const json_t *item = json_array_get(items, i);
+        if (max && ntake >= max) {
+            j->more++;
+            continue;
+        }
         char *key = item_key(item);
         store_poll_item it;
         int rc =
@@ -588,15 +683,20 @@ static void cpoll_commit_run(store *st, void *arg) {
                 store_new_id("ex", j->ex[b].id, sizeof(j->ex[b].id));
                 nb = b + 1;
             }
-            if (st->vt->poll_claim(st, inst, flow, key, j->ex[b].id)) {
-                job_error(j, "%s", st->errmsg);
+            json_t *copy = json_deep_copy(item);
+            if (json_is_object(copy))
+                json_object_set_new(copy, "key", json_string(key));
+            char *text =
+                copy ? json_dumps(copy, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            if (!text ||
+                st->vt->poll_claim(st, inst, flow, key, j->ex[b].id, text)) {
+                job_error(j, "%s", text ? st->errmsg : "out of memory");
+                json_decref(copy);
             } else {
-                json_t *copy = json_deep_copy(item);
-                if (json_is_object(copy))
-                    json_object_set_new(copy, "key", json_string(key));
                 json_array_append_new(batch[b], copy);
                 ntake++;
             }
+            free(text);
         }
         free(key);
     }
@@ -811,6 +911,9 @@ static void start_entry(struct host_poll *p, deployment *dep,
         return;
     }
     e->is_file = !strcmp(e->spec.source, POLL_FILE_SOURCE);
+    const ferry_trigger *trig =
+        e->is_file ? NULL : abi_find_trigger(h->reg, e->spec.source, NULL);
+    e->is_listing = trig && (trig->flags & FERRY_TRIGGER_FILES);
     /* A relative directory is the host's working directory's. */
     if (e->is_file && e->spec.file.directory[0] != '/') {
         char cwd[PATH_MAX], *abs = NULL;
@@ -921,6 +1024,116 @@ void host_poll_stop(host *h) {
         free(p);
 }
 
+static int by_rel_cmp(const void *a, const void *b) {
+    return strcmp(((const poll_file *)a)->rel, ((const poll_file *)b)->rel);
+}
+
+/* A listing trigger's poll run ended well: what it disposed of is marked,
+ * and of what it listed, the files the read lock, min_age and the globs
+ * allow are taken (in sort_by order, max_per_poll at most) by the commit
+ * job, keyed by path, size and mtime. */
+static void listing_done(poll_entry *e, const run *r) {
+    host *h = e->p->h;
+    const json_t *res = r->poll_result;
+    json_t *done = json_array();
+    size_t i;
+    json_t *d, *x;
+    /* The paths it says it disposed of, back to the keys they were
+     * given with. */
+    json_array_foreach(json_object_get(r->trigger, "dispose"), i, d) {
+        const char *path = json_string_value(json_object_get(d, "path"));
+        size_t k;
+        json_array_foreach(json_object_get(res, "disposed"), k, x) {
+            if (path && json_is_string(x) &&
+                !strcmp(path, json_string_value(x))) {
+                const char *how =
+                    json_string_value(json_object_get(d, "disposition"));
+                json_array_append_new(done, json_pack("{s:O, s:s}", "key",
+                                                      json_object_get(d, "key"),
+                                                      "disposition",
+                                                      how ? how : "deleted"));
+                break;
+            }
+        }
+    }
+    json_array_foreach(json_object_get(res, "dispose_errors"), i, d) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "cannot dispose of %s: %s",
+                 json_string_value(json_object_get(d, "path")),
+                 json_string_value(json_object_get(d, "error")));
+        entry_error(e, msg);
+    }
+    /* This look, in the shape file.poll's selection takes. */
+    const json_t *items = json_object_get(res, "items");
+    poll_look look = {
+        .files = calloc(json_array_size(items) + 1, sizeof(poll_file))};
+    json_t *by_rel = json_object();
+    json_array_foreach(items, i, x) {
+        const char *rel = json_string_value(json_object_get(x, "relative"));
+        const json_t *size = json_object_get(x, "size");
+        const json_t *mtime = json_object_get(x, "mtime");
+        if (!look.files || !rel || !json_is_integer(size) ||
+            !json_is_integer(mtime) || json_object_get(by_rel, rel))
+            continue;
+        int in = e->spec.file.ninclude == 0;
+        for (size_t g = 0; !in && g < e->spec.file.ninclude; g++)
+            in = poll_glob_match(e->spec.file.include[g], rel);
+        for (size_t g = 0; in && g < e->spec.file.nexclude; g++)
+            in = !poll_glob_match(e->spec.file.exclude[g], rel);
+        if (!in)
+            continue;
+        poll_file *f = &look.files[look.n];
+        if (!(f->rel = strdup(rel)))
+            continue;
+        f->size = (uint64_t)json_integer_value(size);
+        f->mtime_ns = (int64_t)json_integer_value(mtime) * 1000000000;
+        look.n++;
+        json_object_set(by_rel, rel, x);
+    }
+    poll_look sorted = look;
+    if (sorted.n)
+        qsort(sorted.files, sorted.n, sizeof(*sorted.files), by_rel_cmp);
+    int64_t now = now_ms();
+    poll_look_carry(&sorted, &e->prev, now);
+    poll_look_clear(&e->prev);
+    e->prev = sorted;
+    size_t *idx = NULL, n = 0;
+    int64_t recheck = -1;
+    json_t *take = json_array();
+    if (poll_ready(&e->spec.file, &e->prev, now, &idx, &n, &recheck) == 0) {
+        for (size_t k = 0; k < n; k++) {
+            const poll_file *f = &e->prev.files[idx[k]];
+            json_t *item = json_deep_copy(json_object_get(by_rel, f->rel));
+            char *key = poll_file_key(f);
+            if (item && key) {
+                json_object_set_new(item, "key", json_string(key));
+                json_array_append_new(take, item);
+            } else {
+                json_decref(item);
+            }
+            free(key);
+        }
+    }
+    free(idx);
+    json_decref(by_rel);
+    if (recheck >= 0)
+        arm_soon(e, recheck);
+    poll_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        json_decref(take);
+        json_decref(done);
+        entry_error(e, "out of memory");
+        return;
+    }
+    j->e = e;
+    j->result =
+        json_pack("{s:o, s:O?, s:o}", "items", take, "cursor",
+                  json_object_get(res, "cursor"), "disposed_keys", done);
+    j->created_us = store_now_us();
+    e->busy = 1;
+    storeq_push(h->q, cpoll_commit_run, job_done, j);
+}
+
 void host_poll_run_done(host *h, const run *r) {
     struct host_poll *p = h->poll;
     if (!p || p->stopped || !r->fdef || !poll_is_trigger(r->fdef->trigger))
@@ -933,13 +1146,17 @@ void host_poll_run_done(host *h, const run *r) {
     if (!e)
         return;
     if (!r->poll) {
-        if (e->is_file)
+        if (e->is_file || e->is_listing)
             arm_soon(e, now_ms() + POLL_DONE_DELAY_MS);
         return;
     }
     if (!strcmp(e->run_id, r->id))
         e->run_id[0] = 0;
     const json_t *items = json_object_get(r->poll_result, "items");
+    if (r->end_ok && json_is_array(items) && e->is_listing) {
+        listing_done(e, r);
+        return;
+    }
     if (!r->end_ok || !json_is_array(items)) {
         char msg[256];
         snprintf(msg, sizeof(msg),

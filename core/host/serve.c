@@ -13,6 +13,7 @@
 #include "host_internal.h"
 
 #include "flow/flow_poll.h"
+#include "tokens/tokens.h"
 
 #include <ferry/ferry.h>
 
@@ -308,6 +309,28 @@ static void on_answer_written(uv_write_t *w, int status) {
     free(a);
 }
 
+void run_answer(run *r, const json_t *answer) {
+    if (!answer || !r->pipe_open)
+        return;
+    answer_req *a = calloc(1, sizeof(*a));
+    size_t len = 0;
+    if (a && (a->buf = frame_encode(answer, &len))) {
+        uv_buf_t b = uv_buf_init(a->buf, (unsigned)len);
+        if (uv_write(&a->w, (uv_stream_t *)&r->pipe, &b, 1,
+                     on_answer_written)) {
+            free(a->buf);
+            free(a);
+        }
+    } else {
+        free(a);
+    }
+}
+
+void run_release(run *r) {
+    if (--r->handles == 0 && r->state == RUN_DONE)
+        run_free(r);
+}
+
 static void event_job_done(void *arg, int commit_rc) {
     event_job *j = arg;
     if (j->r) {
@@ -316,26 +339,27 @@ static void event_job_done(void *arg, int commit_rc) {
             json_decref(j->answer);
             j->answer = json_pack("{s:s}", "error", "the store did not commit");
         }
-        if (j->answer && r->pipe_open) {
-            answer_req *a = calloc(1, sizeof(*a));
-            size_t len = 0;
-            if (a && (a->buf = frame_encode(j->answer, &len))) {
-                uv_buf_t b = uv_buf_init(a->buf, (unsigned)len);
-                if (uv_write(&a->w, (uv_stream_t *)&r->pipe, &b, 1,
-                             on_answer_written)) {
-                    free(a->buf);
-                    free(a);
-                }
-            } else {
-                free(a);
-            }
-        }
-        if (--r->handles == 0 && r->state == RUN_DONE)
-            run_free(r);
+        run_answer(r, j->answer);
+        run_release(r);
     }
     json_decref(j->answer);
     json_decref(j->msg);
     free(j);
+}
+
+/* A worker's request for a connection's access token: answered once the
+ * host has one (or knows why not). */
+static void on_token(void *ud, const char *access, const char *token_type,
+                     const char *err, int reauth, int retryable) {
+    run *r = ud;
+    json_t *a =
+        access ? json_pack("{s:s, s:s}", "access_token", access, "token_type",
+                           token_type ? token_type : "Bearer")
+               : json_pack("{s:s, s:b, s:b}", "denied", err ? err : "no token",
+                           "reauth", reauth, "retryable", retryable);
+    run_answer(r, a);
+    json_decref(a);
+    run_release(r);
 }
 
 /* ---- worker events ---- */
@@ -356,6 +380,14 @@ static void on_worker_msg(void *ud, json_t *msg) {
     }
     if (!strcmp(ev, "oom")) {
         r->oom = 1;
+        json_decref(msg);
+        return;
+    }
+    if (!strcmp(ev, "token")) {
+        r->handles++; /* the run stays allocated until the answer */
+        host_token_get(h, r->dep, jstr(msg, "connection"),
+                       json_is_true(json_object_get(msg, "force")),
+                       jstr(msg, "refused_fp"), on_token, r);
         json_decref(msg);
         return;
     }
@@ -1587,6 +1619,24 @@ int host_serve(const host_config *cfg) {
         free(err);
         err = NULL;
     }
+    {
+        /* The master key: refused before anything is written with it. */
+        char kerr[512];
+        int kr =
+            secret_key_load(getenv("FERRY_MASTER_KEY"), cfg->master_key_file,
+                            &h->key, kerr, sizeof(kerr));
+        h->has_key = kr == 1;
+        if (kr < 0 || tokens_check_key(h->st, h->has_key ? &h->key : NULL, kerr,
+                                       sizeof(kerr))) {
+            fprintf(stderr, "ferry serve: %s\n", kerr);
+            store_close(h->st);
+            store_close(h->ckpt);
+            goto out;
+        }
+        if (h->has_key)
+            host_log(h, "info", json_pack("{s:s}", "key", h->key.id),
+                     "master key loaded; tokens are stored encrypted");
+    }
     h->q = storeq_start(&loop, h->st, h->ckpt, &err);
     if (!h->q) {
         fprintf(stderr, "ferry serve: %s\n", err);
@@ -1653,6 +1703,8 @@ int host_serve(const host_config *cfg) {
     uv_run(&loop, UV_RUN_DEFAULT);
     status = 0;
 out:
+    host_oauth_free(h);
+    memset(&h->key, 0, sizeof(h->key));
     while (h->qhead) {
         run *r = h->qhead;
         h->qhead = r->next;

@@ -303,7 +303,8 @@ static int file_opts_parse(poll_file_opts *fo, const json_t *o,
 static const char *const trigger_keys[] = {
     "type",     "source",          "every",      "cron",
     "timezone", "timezone_config", "anchor",     "batch_size",
-    "options",  "description",     "connection", NULL};
+    "options",  "description",     "connection", "files",
+    NULL};
 
 /* The options with every whole-string config reference replaced (config
  * NULL: kept as written). New reference or NULL with msg. */
@@ -372,7 +373,7 @@ static int build(poll_spec *s, const json_t *t, const json_t *config,
             return fail(msg, n,
                         "%s: unknown key of a poll trigger (it takes source, "
                         "every or cron, timezone, batch_size, options, "
-                        "connection)",
+                        "connection, files)",
                         k);
     }
     const char *src = json_string_value(json_object_get(t, "source"));
@@ -411,10 +412,35 @@ static int build(poll_spec *s, const json_t *t, const json_t *config,
     json_decref(st);
     if (rc)
         return -1;
+    const json_t *files = json_object_get(t, "files");
     if (!strcmp(src, POLL_FILE_SOURCE)) {
+        if (files)
+            return fail(msg, n,
+                        "files: file.poll takes its file options in "
+                        "\"options\"");
         /* Unresolved config references stand for a directory. */
         if (file_opts_parse(&s->file, s->options, 1, msg, n))
             return -1;
+    } else {
+        /* A component that lists files: the host's file options. */
+        if (files && !json_is_object(files))
+            return fail(msg, n, "files: expected an object of file options");
+        if (json_object_get(files, "directory"))
+            return fail(msg, n,
+                        "files.directory: the source's own options say "
+                        "where to look");
+        json_t *empty = files ? NULL : json_object();
+        int rc = file_opts_parse(&s->file, files ? files : empty, 0, msg, n);
+        json_decref(empty);
+        if (rc) {
+            /* Its messages name "options.X": here they are "files.X". */
+            if (!strncmp(msg, "options.", 8)) {
+                char tmp[512];
+                snprintf(tmp, sizeof(tmp), "files.%s", msg + 8);
+                snprintf(msg, n, "%s", tmp);
+            }
+            return -1;
+        }
     }
     return 0;
 }

@@ -3,6 +3,8 @@
  *
  *   {"type": "poll", "source": "file.poll", "every": "10s" | "cron": ...,
  *    "timezone": ..., "batch_size": 1, "options": {...}}
+ *   {"type": "poll", "source": "sftp.new_files", "connection": NAME,
+ *    "options": {...the component's...}, "files": {...file options...}}
  *
  * checked on their own (poll_check_trigger), made into a poll_spec for one
  * instance's config (poll_spec_from_trigger), and the pure parts of the
@@ -53,7 +55,7 @@ typedef struct poll_spec {
     sched_spec sched; /* when to poll (file.poll also on file events) */
     size_t batch_size;
     json_t *options;     /* resolved: config references replaced; owned */
-    poll_file_opts file; /* file.poll only */
+    poll_file_opts file; /* file.poll's options; a component's "files" */
 } poll_spec;
 
 /* Whether a flow's trigger is a poll. */

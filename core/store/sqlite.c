@@ -128,6 +128,42 @@ static const char *const migrations[] = {
     " updated_us INTEGER NOT NULL,"
     " PRIMARY KEY (instance, flow)"
     ");",
+    /* 5: secrets. store_meta holds the master key's check value (a known
+     * text encrypted under it, so a wrong key is refused before anything
+     * is written). oauth_tokens: one row per (instance, connection), the
+     * tokens encrypted. oauth_states: pending authorization-code flows,
+     * each state used once. */
+    "CREATE TABLE store_meta ("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL"
+    ");"
+    "CREATE TABLE oauth_tokens ("
+    " instance TEXT NOT NULL,"
+    " connection TEXT NOT NULL,"
+    " access_enc TEXT,"
+    " refresh_enc TEXT,"
+    " token_type TEXT,"
+    " scope TEXT,"
+    " expires_us INTEGER,"
+    " obtained_us INTEGER,"
+    " status TEXT NOT NULL,"
+    " error TEXT,"
+    " updated_us INTEGER NOT NULL,"
+    " PRIMARY KEY (instance, connection)"
+    ");"
+    "CREATE TABLE oauth_states ("
+    " state TEXT PRIMARY KEY,"
+    " instance TEXT NOT NULL,"
+    " connection TEXT NOT NULL,"
+    " verifier_enc TEXT NOT NULL,"
+    " redirect_uri TEXT NOT NULL,"
+    " expires_us INTEGER NOT NULL"
+    ");",
+    /* 6: the item a poll took, as JSON, for disposing of it later (a file
+     * a component listed: where it is). */
+    "ALTER TABLE poll_items ADD COLUMN item_json TEXT;"
+    "CREATE INDEX poll_items_open ON poll_items(instance, flow)"
+    " WHERE disposed_us IS NULL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -161,8 +197,17 @@ enum {
     ST_POLL_CLAIM,
     ST_POLL_RELEASE,
     ST_POLL_DISPOSED,
+    ST_POLL_PENDING,
     ST_CURSOR_GET,
     ST_CURSOR_SET,
+    ST_META_GET,
+    ST_META_SET,
+    ST_TOKEN_GET,
+    ST_TOKEN_PUT,
+    ST_TOKEN_LIST,
+    ST_STATE_PUT,
+    ST_STATE_TAKE_GET,
+    ST_STATE_TAKE_DEL,
     ST_COUNT
 };
 
@@ -220,7 +265,17 @@ static const char *const stmt_sql[ST_COUNT] = {
         " FROM poll_items p LEFT JOIN executions e ON e.id = p.execution_id"
         " WHERE p.instance = ?1 AND p.flow = ?2 AND p.key = ?3",
     [ST_POLL_CLAIM] = "INSERT INTO poll_items (instance, flow, key,"
-                      " execution_id, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                      " execution_id, created_us, item_json)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_POLL_PENDING] =
+        "SELECT p.key, p.execution_id, coalesce(e.status, ''),"
+        " e.status = 'failed' AND e.error_message LIKE 'interrupted:%',"
+        " p.item_json FROM poll_items p"
+        " LEFT JOIN executions e ON e.id = p.execution_id"
+        " WHERE p.instance = ?1 AND p.flow = ?2 AND p.disposed_us IS NULL"
+        " AND (e.status IS NULL OR e.status IN"
+        " ('succeeded', 'failed', 'cancelled'))"
+        " ORDER BY p.created_us LIMIT ?3",
     [ST_POLL_RELEASE] = "DELETE FROM poll_items"
                         " WHERE instance = ?1 AND flow = ?2 AND key = ?3",
     [ST_POLL_DISPOSED] = "UPDATE poll_items SET disposed_us = ?4,"
@@ -233,6 +288,35 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (instance, flow) DO UPDATE SET"
         " cursor_json = excluded.cursor_json,"
         " updated_us = excluded.updated_us",
+    [ST_META_GET] = "SELECT value FROM store_meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO store_meta (key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_TOKEN_GET] = "SELECT instance, connection, access_enc, refresh_enc,"
+                     " token_type, scope, expires_us, obtained_us, status,"
+                     " error, updated_us FROM oauth_tokens"
+                     " WHERE instance = ?1 AND connection = ?2",
+    [ST_TOKEN_PUT] =
+        "INSERT INTO oauth_tokens (instance, connection, access_enc,"
+        " refresh_enc, token_type, scope, expires_us, obtained_us, status,"
+        " error, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11) ON CONFLICT (instance, connection) DO UPDATE SET"
+        " access_enc = excluded.access_enc, refresh_enc = excluded.refresh_enc,"
+        " token_type = excluded.token_type, scope = excluded.scope,"
+        " expires_us = excluded.expires_us, obtained_us = excluded.obtained_us,"
+        " status = excluded.status, error = excluded.error,"
+        " updated_us = excluded.updated_us",
+    [ST_TOKEN_LIST] = "SELECT instance, connection, access_enc, refresh_enc,"
+                      " token_type, scope, expires_us, obtained_us, status,"
+                      " error, updated_us FROM oauth_tokens"
+                      " ORDER BY instance, connection",
+    [ST_STATE_PUT] = "INSERT INTO oauth_states (state, instance, connection,"
+                     " verifier_enc, redirect_uri, expires_us)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_STATE_TAKE_GET] = "SELECT instance, connection, verifier_enc,"
+                          " redirect_uri, expires_us FROM oauth_states"
+                          " WHERE state = ?1",
+    [ST_STATE_TAKE_DEL] = "DELETE FROM oauth_states WHERE state = ?1"
+                          " OR expires_us < ?2",
 };
 
 /* exec_list filters on any subset of four columns; one statement per
@@ -931,7 +1015,8 @@ static int sq_poll_lookup(store *base, const char *instance, const char *flow,
 }
 
 static int sq_poll_claim(store *base, const char *instance, const char *flow,
-                         const char *key, const char *execution_id) {
+                         const char *key, const char *execution_id,
+                         const char *item_json) {
     sqlite_store *s = (sqlite_store *)base;
     int ret = poll_args(s, "poll_claim", instance, flow, key);
     if (ret)
@@ -942,7 +1027,41 @@ static int sq_poll_claim(store *base, const char *instance, const char *flow,
     bind_poll_key(st, instance, flow, key);
     bind_text(st, 4, execution_id);
     sqlite3_bind_int64(st, 5, store_now_us());
+    bind_text(st, 6, item_json);
     return run(s, st, "poll_claim", NULL);
+}
+
+static int sq_poll_pending(store *base, const char *instance, const char *flow,
+                           int limit, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    int ret = poll_args(s, "poll_pending", instance, flow, "");
+    *out = NULL;
+    if (ret)
+        return ret;
+    json_t *a = json_array();
+    if (!a)
+        return set_err(s, FERRY_ENOMEM, "out of memory");
+    sqlite3_stmt *st = s->st[ST_POLL_PENDING];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    sqlite3_bind_int(st, 3, limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *item = (const char *)sqlite3_column_text(st, 4);
+        json_t *o = json_pack(
+            "{s:o, s:o, s:o, s:b, s:o}", "key", col_str(st, 0), "execution_id",
+            col_str(st, 1), "status", col_str(st, 2), "interrupted",
+            sqlite3_column_int(st, 3) != 0, "item",
+            item ? json_loads(item, JSON_DECODE_ANY, NULL) : json_null());
+        json_array_append_new(a, o);
+    }
+    ret = rc == SQLITE_DONE ? 0 : db_err(s, "poll_pending", NULL);
+    stmt_done(st);
+    if (ret)
+        json_decref(a);
+    else
+        *out = a;
+    return ret;
 }
 
 static int sq_poll_release(store *base, const char *instance, const char *flow,
@@ -1009,6 +1128,171 @@ static int sq_poll_cursor_set(store *base, const char *instance,
     return run(s, st, "poll_cursor_set", NULL);
 }
 
+/* ---- secrets: meta values, OAuth tokens and states ---- */
+
+static int sq_meta_get(store *base, const char *key, char **value) {
+    sqlite_store *s = (sqlite_store *)base;
+    *value = NULL;
+    sqlite3_stmt *st = s->st[ST_META_GET];
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st), ret;
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        *value = strdup(v ? v : "");
+        ret = *value ? 0 : set_err(s, FERRY_ENOMEM, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        ret = set_err(s, FERRY_ENOTFOUND, "meta_get: no '%s'", key);
+    } else {
+        ret = db_err(s, "meta_get", NULL);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+static int sq_meta_set(store *base, const char *key, const char *value) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = s->st[ST_META_SET];
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    return run(s, st, "meta_set", NULL);
+}
+
+static json_t *col_int_or_null(sqlite3_stmt *st, int i) {
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+               ? json_null()
+               : json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *token_row(sqlite3_stmt *st) {
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "instance", col_str(st, 0), "connection", col_str(st, 1),
+                     "access_enc", col_str(st, 2), "refresh_enc",
+                     col_str(st, 3), "token_type", col_str(st, 4), "scope",
+                     col_str(st, 5), "expires_us", col_int_or_null(st, 6),
+                     "obtained_us", col_int_or_null(st, 7), "status",
+                     col_str(st, 8), "error", col_str(st, 9), "updated_us",
+                     col_int_or_null(st, 10));
+}
+
+static int sq_token_get(store *base, const char *instance,
+                        const char *connection, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *st = s->st[ST_TOKEN_GET];
+    bind_text(st, 1, instance);
+    bind_text(st, 2, connection);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *out = token_row(st);
+    else if (rc == SQLITE_DONE)
+        ret = set_err(s, FERRY_ENOTFOUND,
+                      "token_get: no token for '%s' "
+                      "connection '%s'",
+                      instance, connection);
+    else
+        ret = db_err(s, "token_get", NULL);
+    stmt_done(st);
+    if (!ret && !*out)
+        ret = set_err(s, FERRY_ENOMEM, "out of memory");
+    return ret;
+}
+
+static const char *jtext(const json_t *o, const char *k) {
+    return json_string_value(json_object_get(o, k));
+}
+
+static void bind_opt_json_int(sqlite3_stmt *st, int i, const json_t *v) {
+    if (json_is_integer(v))
+        sqlite3_bind_int64(st, i, json_integer_value(v));
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int sq_token_put(store *base, const json_t *t) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!jtext(t, "instance") || !jtext(t, "connection") || !jtext(t, "status"))
+        return set_err(s, FERRY_EINVAL,
+                       "token_put: instance, connection and "
+                       "status are required");
+    sqlite3_stmt *st = s->st[ST_TOKEN_PUT];
+    bind_text(st, 1, jtext(t, "instance"));
+    bind_text(st, 2, jtext(t, "connection"));
+    bind_text(st, 3, jtext(t, "access_enc"));
+    bind_text(st, 4, jtext(t, "refresh_enc"));
+    bind_text(st, 5, jtext(t, "token_type"));
+    bind_text(st, 6, jtext(t, "scope"));
+    bind_opt_json_int(st, 7, json_object_get(t, "expires_us"));
+    bind_opt_json_int(st, 8, json_object_get(t, "obtained_us"));
+    bind_text(st, 9, jtext(t, "status"));
+    bind_text(st, 10, jtext(t, "error"));
+    sqlite3_bind_int64(st, 11, store_now_us());
+    return run(s, st, "token_put", NULL);
+}
+
+static int sq_token_list(store *base, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    *out = json_array();
+    if (!*out)
+        return set_err(s, FERRY_ENOMEM, "out of memory");
+    sqlite3_stmt *st = s->st[ST_TOKEN_LIST];
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(*out, token_row(st));
+    int ret = rc == SQLITE_DONE ? 0 : db_err(s, "token_list", NULL);
+    stmt_done(st);
+    if (ret) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return ret;
+}
+
+static int sq_oauth_state_put(store *base, const char *state,
+                              const char *instance, const char *connection,
+                              const char *verifier_enc,
+                              const char *redirect_uri, int64_t expires_us) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = s->st[ST_STATE_PUT];
+    bind_text(st, 1, state);
+    bind_text(st, 2, instance);
+    bind_text(st, 3, connection);
+    bind_text(st, 4, verifier_enc);
+    bind_text(st, 5, redirect_uri);
+    sqlite3_bind_int64(st, 6, expires_us);
+    return run(s, st, "oauth_state_put", NULL);
+}
+
+static int sq_oauth_state_take(store *base, const char *state, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *st = s->st[ST_STATE_TAKE_GET];
+    bind_text(st, 1, state);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *out =
+            json_pack("{s:o, s:o, s:o, s:o, s:I}", "instance", col_str(st, 0),
+                      "connection", col_str(st, 1), "verifier_enc",
+                      col_str(st, 2), "redirect_uri", col_str(st, 3),
+                      "expires_us", (json_int_t)sqlite3_column_int64(st, 4));
+    else if (rc == SQLITE_DONE)
+        ret = set_err(s, FERRY_ENOTFOUND, "oauth_state_take: unknown state");
+    else
+        ret = db_err(s, "oauth_state_take", NULL);
+    stmt_done(st);
+    /* Single use: gone whatever happens next; expired ones go too. */
+    st = s->st[ST_STATE_TAKE_DEL];
+    bind_text(st, 1, state);
+    sqlite3_bind_int64(st, 2, store_now_us());
+    int drc = run(s, st, "oauth_state_take", NULL);
+    if (!ret && drc)
+        ret = drc;
+    if (ret) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return ret;
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -1069,8 +1353,16 @@ static const store_vtable sqlite_vtable = {
     .poll_claim = sq_poll_claim,
     .poll_release = sq_poll_release,
     .poll_disposed = sq_poll_disposed,
+    .poll_pending = sq_poll_pending,
     .poll_cursor_get = sq_poll_cursor_get,
     .poll_cursor_set = sq_poll_cursor_set,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .token_get = sq_token_get,
+    .token_put = sq_token_put,
+    .token_list = sq_token_list,
+    .oauth_state_put = sq_oauth_state_put,
+    .oauth_state_take = sq_oauth_state_take,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

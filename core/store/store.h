@@ -150,7 +150,8 @@ typedef struct store_vtable {
     /* Poll triggers. An item a poll took is recorded under its dedupe key
      * (instance, flow, key: unique) in the same transaction as the
      * execution it started (poll_claim: FERRY_EEXISTS if the key was
-     * taken before). poll_lookup fills *out, FERRY_ENOTFOUND if the key
+     * taken before; item_json, may be NULL: the item, kept to dispose of
+     * it later). poll_lookup fills *out, FERRY_ENOTFOUND if the key
      * was never taken. poll_release forgets a key (its execution was
      * interrupted: the item is taken again). poll_disposed records that
      * the item was dealt with after its execution ("moved", "deleted",
@@ -158,17 +159,46 @@ typedef struct store_vtable {
     int (*poll_lookup)(store *s, const char *instance, const char *flow,
                        const char *key, store_poll_item *out);
     int (*poll_claim)(store *s, const char *instance, const char *flow,
-                      const char *key, const char *execution_id);
+                      const char *key, const char *execution_id,
+                      const char *item_json);
     int (*poll_release)(store *s, const char *instance, const char *flow,
                         const char *key);
     int (*poll_disposed)(store *s, const char *instance, const char *flow,
                          const char *key, const char *disposition);
+    /* Items not disposed of yet whose execution has ended (or whose row is
+     * gone), oldest first, at most limit: *out a new array of {"key",
+     * "execution_id", "status" ("" when gone), "interrupted", "item" (the
+     * JSON given to poll_claim, or null)}. */
+    int (*poll_pending)(store *s, const char *instance, const char *flow,
+                        int limit, json_t **out);
     /* A component poll's cursor as JSON text: *cursor_json malloc'd;
      * FERRY_ENOTFOUND if none was stored yet. */
     int (*poll_cursor_get)(store *s, const char *instance, const char *flow,
                            char **cursor_json);
     int (*poll_cursor_set)(store *s, const char *instance, const char *flow,
                            const char *cursor_json);
+
+    /* Small values of the store's own (the master key's check value):
+     * *value malloc'd; FERRY_ENOTFOUND if unset. */
+    int (*meta_get)(store *s, const char *key, char **value);
+    int (*meta_set)(store *s, const char *key, const char *value);
+    /* OAuth tokens, one per (instance, connection), as JSON objects:
+     * {"instance", "connection", "access_enc", "refresh_enc" (encrypted
+     * text or null), "token_type", "scope", "expires_us", "obtained_us",
+     * "status" ("ok" or "reauth"), "error", "updated_us"}. token_get:
+     * *out new ref, FERRY_ENOTFOUND if none; token_list: every row. */
+    int (*token_get)(store *s, const char *instance, const char *connection,
+                     json_t **out);
+    int (*token_put)(store *s, const json_t *token);
+    int (*token_list)(store *s, json_t **out);
+    /* Pending authorization-code flows. take returns the row as
+     * {"instance", "connection", "verifier_enc", "redirect_uri",
+     * "expires_us"} and deletes it (and every expired one): a state is
+     * used once. FERRY_ENOTFOUND for an unknown (or used) state. */
+    int (*oauth_state_put)(store *s, const char *state, const char *instance,
+                           const char *connection, const char *verifier_enc,
+                           const char *redirect_uri, int64_t expires_us);
+    int (*oauth_state_take)(store *s, const char *state, json_t **out);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

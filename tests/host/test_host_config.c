@@ -228,7 +228,9 @@ typedef struct err_case {
 #define LISTEN HOST_LISTEN_EXPECTED
 #define KNOWN                                                                  \
     "unknown field (known: listen, tls, components_dir, database, "            \
-    "deployments, api_tokens, limits, shutdown_grace, log_format)"
+    "deployments, api_tokens, limits, shutdown_grace, log_format, "            \
+    "public_url, "                                                             \
+    "master_key_file)"
 #define NOPATH "expected a non-empty path string"
 
 static const err_case error_cases[] = {
@@ -253,6 +255,12 @@ static const err_case error_cases[] = {
      "listen: the port in \"127.0.0.1:65536\" is outside 0..65535", 0},
     {"{'listen': '[::]:100000'}",
      "listen: the port in \"[::]:100000\" is outside 0..65535", 0},
+    /* public_url, master_key_file */
+    {"{'public_url': 'ferry.example.com'}",
+     "public_url: expected the URL the host is reached at, such as "
+     "\"https://ferry.example.com\"",
+     0},
+    {"{'master_key_file': 7}", "master_key_file: " NOPATH, 0},
     /* tls */
     {"{'tls': 'cert.pem'}",
      "tls: expected an object {\"cert\": PATH, \"key\": PATH}", 0},

@@ -96,6 +96,15 @@ static void test_trigger_errors(void **state) {
         {"{'type':'poll','source':'file.poll','options':{'directory':'d'},"
          "'timezone':'Mars/Base'}",
          "timezone: unknown time zone 'Mars/Base'"},
+        {"{'type':'poll','source':'file.poll','options':{'directory':'d'},"
+         "'files':{}}",
+         "files: file.poll takes its file options in \"options\""},
+        {"{'type':'poll','source':'sftp.new_files','files':{'directory':'x'}}",
+         "files.directory: the source's own options say where to look"},
+        {"{'type':'poll','source':'sftp.new_files','files':{'move_to':'../x'}}",
+         "files.move_to: '../x' must be a directory inside"},
+        {"{'type':'poll','source':'sftp.new_files','files':[1]}",
+         "files: expected an object of file options"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *q = strdup(cases[i].trigger);

@@ -84,14 +84,15 @@ def files_in(directory):
 
 def cases(root):
     dirs = {k: os.path.join(root, k) for k in
-            ("inbox", "batches", "kept", "bulk", "staging")}
+            ("inbox", "batches", "kept", "bulk", "staging", "listed")}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
     lines_file = os.path.join(root, "lines.txt")
     write(lines_file, "")
     instance = {"integration": INTEGRATION["name"], "name": INSTANCE,
                 "config": dict({k: dirs[k] for k in
-                                ("inbox", "batches", "kept", "bulk")},
+                                ("inbox", "batches", "kept", "bulk",
+                                 "listed")},
                                lines=lines_file)}
     h = ts.Host(root, "poll", limits={"timeout": "30s"})
     h.start()
@@ -295,6 +296,51 @@ def cases(root):
         wait_for("five did not run", lambda: "five" in lines_output())
     case("a poll that fails or crashes keeps its cursor; the host goes on",
          component_fails)
+
+    def listed():
+        d = dirs["listed"]
+        drop(staging, d, "a.txt", "aaa")
+        drop(staging, d, "bad1.txt", "bbb")
+        write(os.path.join(d, "skip.csv"), "not included")
+        def outcomes():
+            xs = executions(h, "listed")
+            if len(xs) < 2 or any(x["status"] not in ts.FINAL for x in xs):
+                return None
+            return xs
+        xs = wait_for("listed files did not both run", outcomes)
+        check(sorted((x["status"], x["trigger"]["item"]["name"]) for x in xs)
+              == [("failed", "bad1.txt"), ("succeeded", "a.txt")],
+              "outcomes: %r" % [(x["status"], x["trigger"]["item"]["name"])
+                                for x in xs])
+        check(xs[0]["trigger"]["item"]["key"].startswith(
+            xs[0]["trigger"]["item"]["relative"] + "|"),
+              "item key: %r" % xs[0]["trigger"]["item"])
+        # The next poll run disposes of them, through the component.
+        wait_for("not disposed of: %r" % files_in(d),
+                 lambda: files_in(d) == [".done/a.txt", ".error/bad1.txt",
+                                         "skip.csv"])
+        time.sleep(2.5)
+        check(len(executions(h, "listed", full=False)) == 2,
+              "disposed files ran again")
+        runs = executions(h, "listed:poll", full=False)
+        check(runs and all(r["status"] == "succeeded" for r in runs),
+              "poll runs: %r" % [r["status"] for r in runs][:5])
+        # A file being written is taken only once it is stable.
+        path = os.path.join(d, "growing.txt")
+        with open(path, "w") as f:
+            for _ in range(8):  # 1.6 s, the poll runs every second
+                f.write("x" * 100)
+                f.flush()
+                time.sleep(0.2)
+        x = wait_for("growing.txt did not run",
+                     lambda: [x for x in executions(h, "listed")
+                              if x["trigger"]["item"]["name"] ==
+                              "growing.txt"])
+        check(len(x) == 1 and x[0]["trigger"]["item"]["size"] == 800,
+              "taken at %r bytes" % [e["trigger"]["item"]["size"] for e in x])
+    case("a component's file-listing trigger (chaos.files): the host "
+         "selects, dedupes and has the component move files after their "
+         "runs", listed)
 
     def while_down():
         h.signal(signal.SIGTERM)

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 0
+#define FERRY_ABI_MINOR 1
 
 /* The one symbol a component exports. */
 #define FERRY_ENTRY_SYMBOL "ferry_component_entry"
@@ -170,6 +170,13 @@ typedef struct ferry_action {
     unsigned flags;
 } ferry_action;
 
+/* Trigger flags. FERRY_TRIGGER_FILES: the poll lists files ({"path",
+ * "relative", "name", "size", "mtime"}); the host chooses which to take
+ * (the file options of the flow's "files"), dedupes them by path, size and
+ * mtime, and passes back in the next poll's input "dispose" what to do
+ * with the files whose executions ended (docs/polling.md). */
+#define FERRY_TRIGGER_FILES 0x2u
+
 /* A trigger a component provides (a poll). poll sets as output
  * {"items": [...], "cursor": <any>}; the host keeps the cursor. */
 typedef struct ferry_trigger {
@@ -213,7 +220,8 @@ typedef struct ferry_component {
 
 /*
  * The host's function table. Fields are only ever appended; test with
- * FERRY_API_HAS before using one added after FERRY_ABI_MINOR 0.
+ * FERRY_API_HAS before using one added after FERRY_ABI_MINOR 0 (a host of
+ * minor 0 has no http_request).
  */
 typedef struct ferry_api {
     uint32_t abi_major;
@@ -290,6 +298,77 @@ typedef struct ferry_api {
     /* Identifiers of the running step, borrowed until the action returns:
      * "execution", "instance", "flow", "step". Returns NULL otherwise. */
     const char *(*info)(ferry_ctx *ctx, const char *what);
+
+    /* ---- added in minor 1 ---- */
+
+    /*
+     * Makes one HTTP(S) request with libcurl in the host, applying the
+     * step's connection by its type's auth. request: borrowed JSON object;
+     * *response: new ref when FERRY_OK is returned, else left NULL.
+     *
+     * Returns FERRY_OK whenever an HTTP response arrived, whatever its
+     * status (4xx and 5xx included: the caller decides what they mean).
+     * Otherwise returns a negative FERRY_E* code after recording the error
+     * as set_error does, so an action may `return` it as is (or recover and
+     * return FERRY_OK): transport failures (refused, DNS, timeout, TLS)
+     * are retryable, a bad request object or a missing blob is not,
+     * cancellation is FERRY_ECANCELLED. Messages and logs name the URL
+     * without credentials. Compressed responses are decoded.
+     *
+     * request (every field but url optional; unknown fields are refused):
+     *   "method":  "GET" (default), "POST", "PUT", any token
+     *   "url":     "http://" or "https://" URL
+     *   "query":   {name: value}; values string, number, boolean, or an
+     *              array of them (repeated name); null skips the name;
+     *              appended to url's own query, percent-encoded
+     *   "headers": {name: value}; value a string, number, boolean or array
+     *              of them (one line each); null removes a default header
+     *   body, at most one of:
+     *     "json":      any JSON value, sent as application/json
+     *     "form":      {name: value} as in query, sent urlencoded
+     *     "multipart": [{"name", "value" | "blob", "filename",
+     *                   "content_type"}], multipart/form-data; a non-string
+     *                  value is sent as JSON text; blobs are streamed
+     *     "text":      a string, text/plain; charset=utf-8
+     *     "xml":       a string, application/xml; charset=utf-8
+     *     "blob":      a blob reference, streamed, with its content type
+     *   (a Content-Type header in "headers" overrides the default)
+     *   "timeout":         whole exchange, "60s" by default; a duration
+     *                      ("500ms", "30s", "2m") or integer ms; 0: none
+     *   "connect_timeout": "10s" by default
+     *   "follow_redirects": true (default); "max_redirects": 10 (default)
+     *   "verify_tls":      true (default); "ca_file": PEM bundle path
+     *   "as":         "auto" (default), "json", "text" or "blob"
+     *   "max_inline": integer bytes or size ("1MiB", the default): a body
+     *                 larger than this becomes a blob whatever "as" says
+     *
+     * response:
+     *   "status":  integer
+     *   "headers": {lower-case name: string}; a repeated header's values
+     *              are joined with ", ", except "set-cookie", which is
+     *              always an array of strings
+     *   "body":    auto: JSON for application/json and any +json type,
+     *              a string for text types (text/plain, text/html...),
+     *              xml types and urlencoded forms (converted to UTF-8 from
+     *              a declared charset), else a blob reference; null when
+     *              empty or for HEAD ("text": "", "blob": an empty blob)
+     *   "size":    body bytes (after content decoding)
+     *   "url":     the final URL (after redirects), credentials removed
+     *   "redirects":      redirects followed
+     *   "retry_after_ms": present when a Retry-After header parses
+     *   "timings": {"dns_ms", "connect_ms", "tls_ms", "first_byte_ms",
+     *               "total_ms"} of the final exchange, from its start
+     *
+     * Connections: "basic" (fields username, password), "bearer" (token),
+     * "api_key" (key; query names a query parameter, else header names the
+     * header, "X-API-Key" by default; optional prefix before the key),
+     * "oauth2" (an access token from the host's token service, refreshed
+     * once and the request repeated when the resource answers 401),
+     * "custom" (nothing applied). Credentials go only to the origin of
+     * "url": a redirect elsewhere drops them.
+     */
+    int (*http_request)(ferry_ctx *ctx, const json_t *request,
+                        json_t **response);
 } ferry_api;
 
 /* Nonzero if the host's table has the field (it is within api->size). */
