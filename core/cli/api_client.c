@@ -25,6 +25,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
 
 int api_request(const char *host, const char *token, const char *path,
                 const json_t *body, api_reply *r) {
+    return api_request_method(host, token, NULL, path, body, r);
+}
+
+int api_request_method(const char *host, const char *token, const char *method,
+                       const char *path, const json_t *body, api_reply *r) {
     memset(r, 0, sizeof(*r));
     size_t hl = strlen(host);
     while (hl && host[hl - 1] == '/')
@@ -53,6 +58,8 @@ int api_request(const char *host, const char *token, const char *path,
         hdr = curl_slist_append(hdr, "Expect:");
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
     }
+    if (method)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);

@@ -17,6 +17,9 @@ typedef struct api_reply {
  * answered (any status), or -1 with r->err set. */
 int api_request(const char *host, const char *token, const char *path,
                 const json_t *body, api_reply *r);
+/* The same with a method of its own ("DELETE"; NULL: by the body). */
+int api_request_method(const char *host, const char *token, const char *method,
+                       const char *path, const json_t *body, api_reply *r);
 void api_reply_clear(api_reply *r);
 /* The message of {"error": {"message": ...}} or {"error": "..."}, else the
  * raw body. Borrowed. */

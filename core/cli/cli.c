@@ -26,6 +26,7 @@ static const char *usage_text =
     "  instances list             the deployed instances\n"
     "  schedule next              the next fire times of a scheduled flow\n"
     "  secrets generate-key|rotate-key  the master key of stored secrets\n"
+    "  dlq list|show|replay|discard     a host's dead letters\n"
     "  version                    print versions\n"
     "\n"
     "Every command takes --help. Common settings: --components-dir DIR\n"
@@ -484,6 +485,8 @@ int cli_main(int argc, char **argv) {
         return cli_schedule(argc - 1, argv + 1);
     if (!strcmp(cmd, "secrets"))
         return cli_secrets(argc - 1, argv + 1);
+    if (!strcmp(cmd, "dlq"))
+        return cli_dlq(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ferry %s (ABI %d.%d, store schema %d, jansson %s)\n",
                FERRY_VERSION, FERRY_ABI_MAJOR, FERRY_ABI_MINOR,

@@ -24,6 +24,7 @@ int cli_deploy(int argc, char **argv);     /* ferry deploy */
 int cli_instances(int argc, char **argv);  /* ferry instances list */
 int cli_schedule(int argc, char **argv);   /* ferry schedule next */
 int cli_secrets(int argc, char **argv);    /* ferry secrets ... */
+int cli_dlq(int argc, char **argv);        /* ferry dlq ... */
 
 /* The components directory: flag if non-NULL, else $FERRY_COMPONENTS_DIR,
  * else "build/components". Returns a borrowed string. */

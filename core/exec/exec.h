@@ -33,6 +33,11 @@
  *                  -> host answers {"access_token", "token_type"} or
  *                     {"denied", "reauth", "retryable"}
  *   {"ev":"poll_result", "output":{"items", "cursor"}} (a poll run)
+ *   {"ev":"dead_letter", "id", "trigger_json", "step", "input_json",
+ *    "error_code", "error_message", "attempts", "resume_json"}
+ * The end frame of an execution parked for a retry has status "waiting",
+ * "resume_json" and "due_us"; a spawn that goes on from one carries
+ * "resume" (the state) and the worker runs with can_park.
  *   {"ev":"end", ...the store_exec_end fields...}
  */
 #ifndef FERRY_CORE_EXEC_H

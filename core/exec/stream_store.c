@@ -67,13 +67,30 @@ static int ss_exec_begin(store *s, const store_exec *e) {
 }
 
 static int ss_exec_end(store *s, const store_exec_end *e) {
+    json_t *m =
+        json_pack("{s:s, s:s, s:I, s:o, s:I, s:i, s:o, s:o}", "ev", "end",
+                  "status", e->status, "ended_us", (json_int_t)e->ended_us,
+                  "output_json", text_or_null(e->output_json), "output_size",
+                  (json_int_t)e->output_size, "error_code", e->error_code,
+                  "error_message", text_or_null(e->error_message), "error_step",
+                  text_or_null(e->error_step));
+    if (m && e->resume_json) {
+        json_object_set_new(m, "resume_json", json_string(e->resume_json));
+        json_object_set_new(m, "due_us", json_integer(e->due_us));
+    }
+    return send_msg(s, m);
+}
+
+static int ss_dead_letter_put(store *s, const store_dead_letter *d) {
     return send_msg(
-        s, json_pack("{s:s, s:s, s:I, s:o, s:I, s:i, s:o, s:o}", "ev", "end",
-                     "status", e->status, "ended_us", (json_int_t)e->ended_us,
-                     "output_json", text_or_null(e->output_json), "output_size",
-                     (json_int_t)e->output_size, "error_code", e->error_code,
-                     "error_message", text_or_null(e->error_message),
-                     "error_step", text_or_null(e->error_step)));
+        s,
+        json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:o, s:i, s:o}", "ev",
+                  "dead_letter", "id", d->id, "trigger_json",
+                  text_or_null(d->trigger_json), "step", text_or_null(d->step),
+                  "input_json", text_or_null(d->input_json), "error_code",
+                  d->error_code, "error_message",
+                  text_or_null(d->error_message), "attempts", d->attempts,
+                  "resume_json", text_or_null(d->resume_json)));
 }
 
 static int ss_step_begin(store *s, const char *execution_id, int seq,
@@ -212,6 +229,7 @@ static const store_vtable stream_vtable = {
     .exec_list = ss_unsupported_list,
     .exec_get = ss_unsupported_get,
     .step_begin = ss_step_begin,
+    .dead_letter_put = ss_dead_letter_put,
 };
 
 store *exec_stream_store(int sock) {

@@ -225,6 +225,8 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
             .st = st,
             .token = worker_token,
             .ud = st,
+            .can_park = 1,
+            .resume = json_object_get(spawn, "resume"),
             .execution_id = id,
             .max_recorded = (size_t)json_integer_value(
                 json_object_get(spawn, "max_recorded")),

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* snprintf for JSON paths and messages: a path past the buffer is cut,
  * which only shortens a message. */
@@ -267,12 +268,149 @@ static void input_names(const ferry_action *a, char *buf, size_t n) {
         pathf(buf, n, "none");
 }
 
+/* "retry": {"max_attempts", "backoff", "initial", "max", "jitter", "on"}. */
+static void check_retry(flow_diags *d, const char *file, const char *path,
+                        const json_t *v, flow_retry *r) {
+    static const char *const keys[] = {
+        "max_attempts", "backoff", "initial", "max", "jitter", "on", NULL};
+    char p[1100];
+    memset(r, 0, sizeof(*r));
+    if (!v)
+        return;
+    if (!json_is_object(v)) {
+        flow_diags_add(d, file, path,
+                       "expected {\"max_attempts\", \"backoff\", "
+                       "\"initial\", \"max\", \"jitter\", \"on\"}");
+        return;
+    }
+    check_keys(d, file, path, v, keys, "a retry policy");
+    r->max_attempts = 3;
+    r->exponential = 1;
+    r->initial_ms = 1000;
+    r->max_ms = 5 * 60 * 1000;
+    r->jitter = 1;
+    r->on_retryable = 1;
+    const json_t *m = json_object_get(v, "max_attempts");
+    if (m) {
+        pathf(p, sizeof(p), "%s.max_attempts", path);
+        if (!json_is_integer(m) || json_integer_value(m) < 1 ||
+            json_integer_value(m) > 100)
+            flow_diags_add(d, file, p,
+                           "expected a whole number from 1 to 100 (the "
+                           "first attempt counts)");
+        else
+            r->max_attempts = (int)json_integer_value(m);
+    }
+    const json_t *b = json_object_get(v, "backoff");
+    if (b) {
+        const char *bs = json_string_value(b);
+        pathf(p, sizeof(p), "%s.backoff", path);
+        if (!bs || (strcmp(bs, "exponential") && strcmp(bs, "fixed")))
+            flow_diags_add(d, file, p,
+                           "expected \"exponential\" or "
+                           "\"fixed\"");
+        else
+            r->exponential = !strcmp(bs, "exponential");
+    }
+    const char *durs[] = {"initial", "max"};
+    uint64_t *slots[] = {&r->initial_ms, &r->max_ms};
+    for (int i = 0; i < 2; i++) {
+        const json_t *t = json_object_get(v, durs[i]);
+        uint64_t ms;
+        if (!t)
+            continue;
+        pathf(p, sizeof(p), "%s.%s", path, durs[i]);
+        if (!json_is_string(t) ||
+            flow_parse_duration_ms(json_string_value(t), &ms))
+            flow_diags_add(d, file, p,
+                           "expected a duration such as \"1s\" or \"5m\"");
+        else
+            *slots[i] = ms;
+    }
+    if (r->max_ms < r->initial_ms) {
+        pathf(p, sizeof(p), "%s.max", path);
+        flow_diags_add(d, file, p, "max must not be shorter than initial");
+    }
+    const json_t *j = json_object_get(v, "jitter");
+    if (j) {
+        pathf(p, sizeof(p), "%s.jitter", path);
+        if (!json_is_boolean(j))
+            flow_diags_add(d, file, p, "expected true or false");
+        else
+            r->jitter = json_is_true(j);
+    }
+    const json_t *on = json_object_get(v, "on");
+    if (on) {
+        pathf(p, sizeof(p), "%s.on", path);
+        if (!json_is_array(on) || !json_array_size(on)) {
+            flow_diags_add(d, file, p,
+                           "expected an array of \"retryable\" and error "
+                           "names such as \"UNAVAIL\"");
+            return;
+        }
+        r->on_retryable = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(on, i, e) {
+            const char *name = json_string_value(e);
+            int code = 0;
+            if (name && !strcmp(name, "retryable")) {
+                r->on_retryable = 1;
+                continue;
+            }
+            if (name && (name[0] == 'E' || name[0] == 'e'))
+                name++;
+            for (int c = -1; name && c >= -64 && !code; c--) {
+                const char *en = ferry_err_name(c);
+                if (en && !strncmp(en, "FERRY_E", 7) &&
+                    strcmp(en, "FERRY_EUNKNOWN") && !strcasecmp(en + 7, name))
+                    code = c;
+            }
+            if (!code) {
+                char pe[1200];
+                pathf(pe, sizeof(pe), "%s[%zu]", p, i);
+                flow_diags_add(d, file, pe,
+                               "expected \"retryable\" or an error name "
+                               "(UNAVAIL, TIMEOUT, RATELIMIT, REMOTE, IO, "
+                               "...)");
+            } else if (r->ncodes <
+                       (int)(sizeof(r->codes) / sizeof(r->codes[0]))) {
+                r->codes[r->ncodes++] = code;
+            }
+        }
+    }
+}
+
+static void check_on_error(flow_diags *d, const char *file, const char *path,
+                           const json_t *v, enum flow_on_error *out) {
+    *out = FLOW_ON_ERROR_FAIL;
+    if (!v)
+        return;
+    const char *s = json_string_value(v);
+    if (s && !strcmp(s, "fail"))
+        *out = FLOW_ON_ERROR_FAIL;
+    else if (s && !strcmp(s, "continue"))
+        *out = FLOW_ON_ERROR_CONTINUE;
+    else if (s && !strcmp(s, "dead_letter"))
+        *out = FLOW_ON_ERROR_DEAD_LETTER;
+    else
+        flow_diags_add(d, file, path,
+                       "expected \"fail\", \"continue\" or "
+                       "\"dead_letter\"");
+}
+
 static void compile_action(compiler *c, flow_step *st, const json_t *js,
                            const char *path) {
     static const char *const keys[] = {"name",       "action",      "input",
-                                       "connection", "description", NULL};
+                                       "connection", "description", "retry",
+                                       "on_error",   NULL};
     char p[1024];
     check_keys(c->d, c->file, path, js, keys, "an action step");
+    pathf(p, sizeof(p), "%s.retry", path);
+    check_retry(c->d, c->file, p, json_object_get(js, "retry"), &st->retry);
+    pathf(p, sizeof(p), "%s.on_error", path);
+    check_on_error(c->d, c->file, p, json_object_get(js, "on_error"),
+                   &st->on_error);
     json_t *jaction = json_object_get(js, "action");
     pathf(p, sizeof(p), "%s.action", path);
     if (!json_is_string(jaction)) {
@@ -1017,8 +1155,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
                                        "config", "connections", "flows",
                                        "label",  NULL};
     static const char *const flow_keys[] = {
-        "name",  "trigger",     "steps",  "description",
-        "label", "concurrency", "limits", NULL};
+        "name",        "trigger", "steps", "description", "label",
+        "concurrency", "limits",  "retry", NULL};
     static const char *const triggers[] = {"manual", "schedule", "webhook",
                                            "poll", NULL};
     size_t before = d->n;
@@ -1124,6 +1262,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
         f->trigger =
             trig ? json_deep_copy(trig) : json_pack("{s:s}", "type", "manual");
         check_limits(d, file, p, json_object_get(jf, "limits"), f);
+        pathf(pp, sizeof(pp), "%s.retry", p);
+        check_retry(d, file, pp, json_object_get(jf, "retry"), &f->retry);
         check_concurrency(d, file, p, json_object_get(jf, "concurrency"), f);
 
         compiler c = {.file = file,

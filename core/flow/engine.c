@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_MAX_RECORDED 65536
 
@@ -417,8 +418,8 @@ static void run_branch(exec *x, step_run *r) {
     r->output = res ? res : json_null();
 }
 
-static int run_step(exec *x, const flow_step *st, const char *prefix, int depth,
-                    step_run *failed) {
+static int run_step_once(exec *x, const flow_step *st, const char *prefix,
+                         int depth, step_run *failed, json_t **input) {
     char path[1024];
     if (prefix)
         snprintf(path, sizeof(path), "%s.%s", prefix, st->name);
@@ -450,6 +451,8 @@ static int run_step(exec *x, const flow_step *st, const char *prefix, int depth,
     if (!r.error_code && !r.output)
         r.output = json_null();
     record_step(x, &r);
+    if (input && r.error_code)
+        *input = json_incref(r.input);
     json_decref(r.input);
     if (r.error_code) {
         json_decref(r.output);
@@ -469,12 +472,153 @@ static int run_step(exec *x, const flow_step *st, const char *prefix, int depth,
     return 0;
 }
 
-static int run_list(exec *x, const flow_step_list *l, const char *prefix,
-                    int depth, json_t **result, step_run *failed) {
-    for (size_t i = 0; i < l->n; i++) {
+static void free_failed(step_run *f) {
+    free(f->error_message);
+    free(f->error_step);
+    free(f->cause);
+    f->error_message = f->error_step = f->cause = NULL;
+}
+
+/* Whether a live output holds a blob: blobs end with the worker, so such
+ * an execution retries in its process rather than parking. */
+static int holds_blob(const json_t *v) {
+    if (json_is_object(v)) {
+        if (json_object_get(v, "$blob"))
+            return 1;
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) if (holds_blob(e)) return 1;
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) if (holds_blob(e)) return 1;
+    }
+    return 0;
+}
+
+static int can_park(const exec *x) {
+    if (!x->o->can_park)
+        return 0;
+    for (int i = 0; i < x->f->nsteps; i++)
+        if (holds_blob(x->scope.outputs[i]))
+            return 0;
+    return 1;
+}
+
+static double rnd(void) {
+    return (double)(rand() % 10000) / 10000.0;
+}
+
+/* Sleeps ms in short slices; returns nonzero if cancelled meanwhile. */
+static int nap(exec *x, uint64_t ms) {
+    while (ms > 0) {
+        uint64_t slice = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)slice * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= slice;
+        if (cancelled(x))
+            return 1;
+    }
+    return 0;
+}
+
+/* A step with its retry policy and on_error. Returns 0, -1 (failed), or
+ * -2 (parked: the execution waits for the step's next attempt). */
+static int run_step(exec *x, const flow_step *st, const char *prefix, int depth,
+                    step_run *failed) {
+    char path[1024];
+    if (prefix)
+        snprintf(path, sizeof(path), "%s.%s", prefix, st->name);
+    else
+        snprintf(path, sizeof(path), "%s", st->name);
+    for (;;) {
+        json_t *input = NULL;
+        if (run_step_once(x, st, prefix, depth, failed, &input) == 0)
+            return 0;
+        int before =
+            (int)json_integer_value(json_object_get(x->attempts, path));
+        int attempt = before + 1; /* attempts failed so far, this one too */
+        if (x->attempts)
+            json_object_set_new(x->attempts, path, json_integer(attempt));
+        if (st->kind == FLOW_STEP_ACTION &&
+            flow_retry_matches(&st->retry, failed->error_code,
+                               failed->retryable) &&
+            attempt < st->retry.max_attempts && !cancelled(x)) {
+            uint64_t ms = flow_retry_delay_ms(&st->retry, attempt, rnd());
+            char msg[1400];
+            snprintf(msg, sizeof(msg),
+                     "attempt %d of %d failed (%s); next in %llu ms%s", attempt,
+                     st->retry.max_attempts,
+                     failed->error_message ? failed->error_message : "?",
+                     (unsigned long long)ms,
+                     depth == 0 && !prefix && can_park(x)
+                         ? " (the execution waits, parked)"
+                         : "");
+            exec_log(x, x->seq, path, FERRY_LOG_WARN, msg,
+                     json_pack("{s:i, s:i, s:I}", "attempt", attempt,
+                               "max_attempts", st->retry.max_attempts,
+                               "delay_ms", (json_int_t)ms));
+            json_decref(input);
+            if (depth == 0 && !prefix && can_park(x)) {
+                x->parked = 1;
+                x->park_step = st;
+                x->park_due_us = store_now_us() + (int64_t)ms * 1000;
+                free_failed(failed);
+                return -2;
+            }
+            free_failed(failed);
+            if (nap(x, ms)) {
+                failed->error_code = FERRY_ECANCELLED;
+                failed->retryable = 0;
+                failed->error_message =
+                    strdup("cancelled while waiting to retry");
+                failed->error_step = strdup(path);
+                return -1;
+            }
+            continue;
+        }
+        if (st->kind == FLOW_STEP_ACTION &&
+            st->on_error == FLOW_ON_ERROR_CONTINUE &&
+            failed->error_code != FERRY_ECANCELLED) {
+            /* The error becomes the step's output. */
+            json_t *out =
+                json_pack("{s:{s:s, s:s, s:b, s:i}}", "error", "code",
+                          ferry_err_name(failed->error_code), "message",
+                          failed->error_message ? failed->error_message : "",
+                          "retryable", failed->retryable, "attempts", attempt);
+            if (x->scope.outputs[st->id]) {
+                flow_size_memo_drop(&x->sizes, x->scope.outputs[st->id]);
+                json_decref(x->scope.outputs[st->id]);
+            }
+            x->scope.outputs[st->id] = out;
+            json_decref(input);
+            free_failed(failed);
+            return 0;
+        }
+        if (st->kind == FLOW_STEP_ACTION && !x->dead_letter &&
+            failed->error_code != FERRY_ECANCELLED &&
+            (st->on_error == FLOW_ON_ERROR_DEAD_LETTER ||
+             st->retry.max_attempts >= 2)) {
+            x->dead_letter = 1;
+            x->dl_input = input;
+            x->dl_attempts = attempt;
+            input = NULL;
+        }
+        json_decref(input);
+        return -1;
+    }
+}
+
+static int run_list_from(exec *x, const flow_step_list *l, size_t start,
+                         const char *prefix, int depth, json_t **result,
+                         step_run *failed) {
+    for (size_t i = start; i < l->n; i++) {
         const flow_step *st = &l->steps[i];
-        if (run_step(x, st, prefix, depth, failed))
-            return -1;
+        if (depth == 0 && !prefix)
+            x->top = st;
+        int rc = run_step(x, st, prefix, depth, failed);
+        if (rc)
+            return rc;
         if (i + 1 == l->n && result)
             *result = json_incref(x->scope.outputs[st->id]);
         for (int *rel = l->release[i]; rel && *rel >= 0; rel++) {
@@ -486,11 +630,123 @@ static int run_list(exec *x, const flow_step_list *l, const char *prefix,
     return 0;
 }
 
+static int run_list(exec *x, const flow_step_list *l, const char *prefix,
+                    int depth, json_t **result, step_run *failed) {
+    return run_list_from(x, l, 0, prefix, depth, result, failed);
+}
+
 void flow_result_clear(flow_result *res) {
     json_decref(res->output);
+    json_decref(res->resume);
     free(res->error_message);
     free(res->error_step);
     memset(res, 0, sizeof(*res));
+}
+
+/* ---- parking and going on ---- */
+
+static const flow_step *find_step(const flow_step_list *l, const char *name) {
+    for (size_t i = 0; i < l->n; i++) {
+        const flow_step *st = &l->steps[i];
+        if (!strcmp(st->name, name))
+            return st;
+        const flow_step *in = find_step(&st->body, name);
+        for (size_t c = 0; !in && c < st->ncases; c++)
+            in = find_step(&st->cases[c].steps, name);
+        if (!in)
+            in = find_step(&st->otherwise, name);
+        if (in)
+            return in;
+    }
+    return NULL;
+}
+
+static void collect_outputs(const exec *x, const flow_step_list *l,
+                            json_t *out) {
+    for (size_t i = 0; i < l->n; i++) {
+        const flow_step *st = &l->steps[i];
+        if (x->scope.outputs[st->id])
+            json_object_set(out, st->name, x->scope.outputs[st->id]);
+        collect_outputs(x, &st->body, out);
+        for (size_t c = 0; c < st->ncases; c++)
+            collect_outputs(x, &st->cases[c].steps, out);
+        collect_outputs(x, &st->otherwise, out);
+    }
+}
+
+/* Where to go on from: the top-level step at, with the outputs still
+ * live (by step name, so a later definition can take them). */
+static json_t *resume_state(const exec *x, const flow_step *at,
+                            int with_outputs, int flow_attempt) {
+    json_t *outs = json_object();
+    if (with_outputs)
+        collect_outputs(x, &x->f->steps, outs);
+    return json_pack("{s:s, s:i, s:o, s:O, s:i}", "step", at->name, "seq",
+                     x->seq, "outputs", outs, "attempts",
+                     with_outputs && x->attempts ? x->attempts : json_object(),
+                     "flow_attempt", flow_attempt);
+}
+
+/* Restores a parked execution's state. Returns the top-level index to go
+ * on from, or -1 with *why set. */
+static long restore(exec *x, const json_t *r, const char **why) {
+    const char *name = json_string_value(json_object_get(r, "step"));
+    long start = -1;
+    for (size_t i = 0; name && i < x->f->steps.n; i++)
+        if (!strcmp(x->f->steps.steps[i].name, name))
+            start = (long)i;
+    if (start < 0) {
+        *why = "the step to go on from is no longer a top-level step of the "
+               "flow";
+        return -1;
+    }
+    x->seq = (int)json_integer_value(json_object_get(r, "seq"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(r, "outputs"), k, v) {
+        const flow_step *st = find_step(&x->f->steps, k);
+        if (!st) {
+            *why = "an earlier step's output names a step the flow no "
+                   "longer has";
+            return -1;
+        }
+        json_decref(x->scope.outputs[st->id]);
+        x->scope.outputs[st->id] = json_incref(v);
+    }
+    json_object_update(x->attempts, json_object_get(r, "attempts"));
+    return start;
+}
+
+static void put_dead_letter(exec *x, const flow_result *res,
+                            const json_t *resume, int attempts) {
+    const store *st = x->o->st;
+    if (!st || !st->vt->dead_letter_put)
+        return;
+    char id[40];
+    store_new_id("dl", id, sizeof(id));
+    char *trig = json_dumps(x->scope.trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *in = NULL;
+    if (x->dl_input)
+        flow_dump_bounded(x->dl_input, max_recorded(x), &in, &x->sizes);
+    char *rs = resume ? json_dumps(resume, JSON_COMPACT) : NULL;
+    store_dead_letter d = {.id = id,
+                           .execution_id = x->id,
+                           .integration = x->ig->name,
+                           .instance = x->in->name,
+                           .flow = x->f->name,
+                           .trigger_json = trig,
+                           .step = res->error_step,
+                           .input_json = in,
+                           .error_code = res->error_code,
+                           .error_message = res->error_message,
+                           .attempts = attempts,
+                           .resume_json = rs,
+                           .created_us = store_now_us()};
+    if (x->o->st->vt->dead_letter_put(x->o->st, &d))
+        store_failed(x, x->o->st->errmsg);
+    free(trig);
+    free(in);
+    free(rs);
 }
 
 int flow_execute(const flow_integration *ig, const flow_instance *in,
@@ -551,14 +807,87 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
 
     json_t *output = NULL;
     step_run failed = {0};
-    int rc = run_list(&x, &f->steps, NULL, 0, &output, &failed);
-    if (rc) {
+    x.attempts = json_object();
+    long start = 0;
+    int flow_attempt = 1;
+    int rc;
+    const char *why = NULL;
+    if (o->resume) {
+        start = restore(&x, o->resume, &why);
+        flow_attempt =
+            (int)json_integer_value(json_object_get(o->resume, "flow_attempt"));
+        if (flow_attempt < 1)
+            flow_attempt = 1;
+    }
+    for (;;) {
+        if (start < 0) {
+            failed.error_code = FERRY_ECONFIG;
+            failed.error_message = strdup(why);
+            rc = -1;
+            break;
+        }
+        rc = run_list_from(&x, &f->steps, (size_t)start, NULL, 0, &output,
+                           &failed);
+        /* The flow's own retry: all of it again, same trigger payload. */
+        if (rc == -1 &&
+            flow_retry_matches(&f->retry, failed.error_code,
+                               failed.retryable) &&
+            flow_attempt < f->retry.max_attempts && !cancelled(&x)) {
+            uint64_t ms = flow_retry_delay_ms(&f->retry, flow_attempt, rnd());
+            char msg[1400];
+            snprintf(msg, sizeof(msg),
+                     "flow attempt %d of %d failed at %s (%s); again in %llu "
+                     "ms",
+                     flow_attempt, f->retry.max_attempts,
+                     failed.error_step ? failed.error_step : "?",
+                     failed.error_message ? failed.error_message : "?",
+                     (unsigned long long)ms);
+            exec_log(&x, x.seq, NULL, FERRY_LOG_WARN, msg, NULL);
+            free_failed(&failed);
+            json_decref(x.dl_input);
+            x.dl_input = NULL;
+            x.dead_letter = 0;
+            for (int i = 0; i < f->nsteps; i++) {
+                json_decref(x.scope.outputs[i]);
+                x.scope.outputs[i] = NULL;
+            }
+            flow_size_memo_clear(&x.sizes);
+            json_object_clear(x.attempts);
+            flow_attempt++;
+            if (o->can_park && f->steps.n) {
+                x.parked = 1;
+                x.park_step = &f->steps.steps[0];
+                x.park_due_us = store_now_us() + (int64_t)ms * 1000;
+                rc = -3; /* parked for the whole flow */
+                break;
+            }
+            if (nap(&x, ms))
+                break;
+            start = 0;
+            continue;
+        }
+        break;
+    }
+    if (rc == -2 || rc == -3) {
+        res->status = "waiting";
+        res->resume = resume_state(&x, x.park_step, rc == -2, flow_attempt);
+        res->due_us = x.park_due_us;
+    } else if (rc) {
         res->status =
             failed.error_code == FERRY_ECANCELLED ? "cancelled" : "failed";
         res->error_code = failed.error_code;
         res->error_message = failed.error_message;
         res->error_step = failed.error_step;
         free(failed.cause);
+        if (failed.error_code != FERRY_ECANCELLED &&
+            (x.dead_letter || f->retry.max_attempts >= 2)) {
+            res->dead_letter = 1;
+            json_t *rs =
+                x.top ? resume_state(&x, x.top, 1, flow_attempt) : NULL;
+            put_dead_letter(&x, res, rs,
+                            x.dead_letter ? x.dl_attempts : flow_attempt);
+            json_decref(rs);
+        }
     } else {
         res->status = "succeeded";
         res->output = output;
@@ -589,8 +918,12 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
             .error_message = res->error_message,
             .error_step = res->error_step,
         };
+        char *rs = res->resume ? json_dumps(res->resume, JSON_COMPACT) : NULL;
+        e.resume_json = rs;
+        e.due_us = res->due_us;
         if (o->st->vt->exec_end(o->st, &e))
             store_failed(&x, o->st->errmsg);
+        free(rs);
     }
     free(out);
 
@@ -600,6 +933,8 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
     free(x.scope.outputs);
     json_decref(conns);
     json_decref(x.mem_state);
+    json_decref(x.attempts);
+    json_decref(x.dl_input);
     exec_blobs_free(&x);
     return 0;
 }

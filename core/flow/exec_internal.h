@@ -27,6 +27,15 @@ typedef struct exec {
     json_t *mem_state;    /* instance state when there is no store */
     int store_errors;     /* store writes that failed (reported once) */
     flow_size_memo sizes; /* text sizes of live step outputs */
+    /* retries */
+    json_t *attempts;           /* step path -> failed attempts so far */
+    const flow_step *top;       /* the top-level step running */
+    int parked;                 /* waiting for a retry: stop here */
+    int64_t park_due_us;        /* when to go on */
+    const flow_step *park_step; /* the top-level step to go on from */
+    int dead_letter;            /* the failure goes to the dead letters */
+    json_t *dl_input;           /* the failing step's input */
+    int dl_attempts;
 } exec;
 
 struct ferry_ctx {

@@ -122,6 +122,29 @@ typedef struct flow_input_check {
     const ferry_input *decl; /* borrowed from the component */
 } flow_input_check;
 
+/* A retry policy: a step's "retry", or a flow's (the whole flow again). */
+typedef struct flow_retry {
+    int max_attempts; /* 0: none (the first attempt counts) */
+    int exponential;  /* else a fixed delay */
+    uint64_t initial_ms, max_ms;
+    int jitter;
+    int on_retryable; /* "retryable" is in "on" (the default) */
+    int codes[24];    /* FERRY_E* codes named in "on" */
+    int ncodes;
+} flow_retry;
+
+enum flow_on_error {
+    FLOW_ON_ERROR_FAIL,       /* the execution fails (the default) */
+    FLOW_ON_ERROR_CONTINUE,   /* the error becomes the step's output */
+    FLOW_ON_ERROR_DEAD_LETTER /* the execution fails into the dead letters */
+};
+
+/* The delay before attempt number attempt + 1 after attempt failures
+ * (attempt >= 1), in ms; rnd in [0, 1) for the jitter. */
+uint64_t flow_retry_delay_ms(const flow_retry *r, int attempt, double rnd);
+/* Whether an error (code, retryable flag) is one r retries. */
+int flow_retry_matches(const flow_retry *r, int code, int retryable);
+
 struct flow_step {
     char *name;
     int id; /* index into the execution's outputs */
@@ -143,6 +166,9 @@ struct flow_step {
     flow_case *cases;
     size_t ncases;
     flow_step_list otherwise;
+    /* action steps: "retry" and "on_error" */
+    flow_retry retry;
+    enum flow_on_error on_error;
 };
 
 enum flow_concurrency {
@@ -164,7 +190,8 @@ typedef struct flow_def {
     enum flow_concurrency concurrency;
     int max_concurrent; /* for FLOW_THROTTLED */
     flow_step_list steps;
-    int nsteps; /* total, nested included: size of outputs */
+    int nsteps;       /* total, nested included: size of outputs */
+    flow_retry retry; /* "retry": the whole flow again */
 } flow_def;
 
 typedef struct flow_integration {
@@ -258,15 +285,28 @@ typedef struct flow_exec_opts {
     int (*token)(void *ud, const char *instance, const char *connection,
                  const json_t *conn, int force_refresh, char **access_token,
                  char **err);
+    /* Retries: nonzero lets a top-level step (or the flow) that waits for
+     * its next attempt park the execution ("waiting", see flow_result)
+     * instead of sleeping in the process. */
+    int can_park;
+    /* A parked execution going on: the state flow_result.resume was, as
+     * {"step": NAME (top level), "seq", "outputs": {NAME: value},
+     * "attempts": {PATH: n}, "flow_attempt": n}; borrowed. */
+    const json_t *resume;
 } flow_exec_opts;
 
 typedef struct flow_result {
     char id[40];
-    const char *status; /* static: "succeeded", "failed", "cancelled" */
-    json_t *output;     /* new ref or NULL */
+    /* static: "succeeded", "failed", "cancelled", or "waiting": parked
+     * until due_us for a retry (opts can_park), to go on from resume */
+    const char *status;
+    json_t *output; /* new ref or NULL */
     int error_code;
     char *error_message; /* malloc'd or NULL */
     char *error_step;    /* malloc'd path or NULL */
+    json_t *resume;      /* "waiting": where to go on from; new ref */
+    int64_t due_us;      /* "waiting": when */
+    int dead_letter;     /* failed into the dead letters */
 } flow_result;
 
 /* Runs flow f of ig for instance in with trigger (borrowed). Returns 0 when

@@ -64,3 +64,27 @@ int flow_parse_size(const char *s, uint64_t *out) {
                                  {NULL, 0}};
     return parse_with_units(s, units, out);
 }
+
+uint64_t flow_retry_delay_ms(const flow_retry *r, int attempt, double rnd) {
+    uint64_t d = r->initial_ms;
+    for (int i = 1; r->exponential && i < attempt && d < r->max_ms; i++)
+        d *= 2;
+    if (d > r->max_ms)
+        d = r->max_ms;
+    /* Equal jitter: half fixed, half random, so a crowd spreads out but no
+     * delay comes out near zero. */
+    if (r->jitter)
+        d = d / 2 + (uint64_t)((double)(d - d / 2) * rnd);
+    return d;
+}
+
+int flow_retry_matches(const flow_retry *r, int code, int retryable) {
+    if (r->max_attempts < 2 || code == FERRY_ECANCELLED)
+        return 0;
+    if (retryable && r->on_retryable)
+        return 1;
+    for (int i = 0; i < r->ncodes; i++)
+        if (r->codes[i] == code)
+            return 1;
+    return 0;
+}

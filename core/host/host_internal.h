@@ -69,6 +69,10 @@ typedef struct run {
     int poll;
     json_t *poll_result;
     int end_ok; /* the end frame said "succeeded" */
+    /* Retries: the state a parked execution goes on from (sent with the
+     * spawn), and when the end frame parked it again ("waiting"). */
+    json_t *resume;
+    int64_t wait_due_us;
     /* Called once when the run is over (finish(), or freed without
      * finishing: status "cancelled"), then cleared. status, output_json
      * (the end frame's, bounded by max_recorded; NULL when none) and error
@@ -108,10 +112,11 @@ struct host {
     uv_timer_t grace;
     int stopping;
     int q_stopping;
-    struct host_sched *sched; /* scheduler.c's state */
-    struct host_poll *poll;   /* poller.c's state */
-    struct host_oauth *oauth; /* oauth.c's state */
-    secret_key key;           /* the master key, when has_key */
+    struct host_sched *sched;     /* scheduler.c's state */
+    struct host_poll *poll;       /* poller.c's state */
+    struct host_oauth *oauth;     /* oauth.c's state */
+    struct host_retries *retries; /* retries.c's state */
+    secret_key key;               /* the master key, when has_key */
     int has_key;
     int exit_status;
     int store_ok;
@@ -169,6 +174,18 @@ void host_poll_stop(host *h);   /* shutdown */
 /* A run ended (its end is queued to the store): its poll, if it came from
  * one, looks again soon to dispose of its items. */
 void host_poll_run_done(host *h, const run *r);
+
+/* Retries (retries.c): executions parked "waiting" for a step's next
+ * attempt are taken up again at their due time, with the state they park
+ * with; also those found at start. */
+void host_retry_schedule(host *h, const char *id, const char *instance,
+                         const char *flow, int64_t due_us);
+void host_retry_stop(host *h);
+/* Dead letters over HTTP (retries.c). */
+void host_dead_letters_list(void *ud, http_req *r);
+void host_dead_letter_get(void *ud, http_req *r);
+void host_dead_letter_replay(void *ud, http_req *r);
+void host_dead_letter_discard(void *ud, http_req *r);
 
 /* Sends answer (borrowed) to a run's worker, for a request it made. */
 void run_answer(run *r, const json_t *answer);

@@ -113,6 +113,7 @@ static void run_free(run *r) {
     deployment_unref(r->dep);
     json_decref(r->trigger);
     json_decref(r->poll_result);
+    json_decref(r->resume);
     free(r->flow);
     free(r->current_step);
     free(r);
@@ -217,6 +218,8 @@ typedef struct event_job {
     json_t *msg;
     char id[40];
     char instance[256];
+    char integration[256];
+    char flow[256];
     run *r; /* for answers; NULL when none is owed */
     json_t *answer;
 } event_job;
@@ -276,8 +279,28 @@ static void event_job_run(store *st, void *arg) {
             .error_code = (int)jint(j->msg, "error_code"),
             .error_message = jstr(j->msg, "error_message"),
             .error_step = jstr(j->msg, "error_step"),
+            .resume_json = jstr(j->msg, "resume_json"),
+            .due_us = jint(j->msg, "due_us"),
         };
         rc = st->vt->exec_end(st, &e);
+    } else if (!strcmp(ev, "dead_letter")) {
+        store_dead_letter d = {
+            .id = jstr(j->msg, "id"),
+            .execution_id = j->id,
+            .integration = j->integration,
+            .instance = j->instance,
+            .flow = j->flow,
+            .trigger_json = jstr(j->msg, "trigger_json"),
+            .step = jstr(j->msg, "step"),
+            .input_json = jstr(j->msg, "input_json"),
+            .error_code = (int)jint(j->msg, "error_code"),
+            .error_message = jstr(j->msg, "error_message"),
+            .attempts = (int)jint(j->msg, "attempts"),
+            .resume_json = jstr(j->msg, "resume_json"),
+            .created_us = store_now_us(),
+        };
+        rc = st->vt->dead_letter_put ? st->vt->dead_letter_put(st, &d)
+                                     : FERRY_EUNSUPPORTED;
     } else if (!strcmp(ev, "state_get")) {
         json_t *v = NULL;
         rc = st->vt->state_get(st, j->instance, jstr(j->msg, "key"), &v);
@@ -421,6 +444,8 @@ static void on_worker_msg(void *ud, json_t *msg) {
         r->got_end = 1;
         const char *status = jstr(msg, "status");
         r->end_ok = status && !strcmp(status, "succeeded");
+        if (status && !strcmp(status, "waiting"))
+            r->wait_due_us = jint(msg, "due_us");
         if (r->on_done) {
             const char *o = jstr(msg, "output_json");
             const char *e = jstr(msg, "error_message");
@@ -442,6 +467,8 @@ static void on_worker_msg(void *ud, json_t *msg) {
     j->msg = msg;
     snprintf(j->id, sizeof(j->id), "%s", r->id);
     snprintf(j->instance, sizeof(j->instance), "%s", r->dep->instance);
+    snprintf(j->integration, sizeof(j->integration), "%s", r->dep->integration);
+    snprintf(j->flow, sizeof(j->flow), "%s", r->flow);
     if (!strcmp(ev, "state_get") || !strcmp(ev, "state_set")) {
         j->r = r;
         r->handles++; /* the run stays allocated until the answer is sent */
@@ -574,6 +601,9 @@ static void finish(run *r) {
                         r->end_output, r->end_error);
     }
     host_poll_run_done(h, r);
+    if (r->got_end && r->wait_due_us)
+        host_retry_schedule(h, r->id, r->dep->instance, r->flow,
+                            r->wait_due_us);
     r->state = RUN_DONE;
     active_remove(h, r);
     metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
@@ -870,6 +900,8 @@ static int spawn(host *h, run *r) {
         limits, "max_recorded", (json_int_t)h->cfg->max_recorded);
     if (msg && r->poll)
         json_object_set_new(msg, "mode", json_string("poll"));
+    if (msg && r->resume)
+        json_object_set(msg, "resume", r->resume);
     int rc = msg ? frame_send(h->zcur->fd, msg, sv[1]) : FERRY_ENOMEM;
     json_decref(msg);
     close(sv[1]);
@@ -1185,6 +1217,7 @@ int host_cancel(host *h, const char *id) {
 typedef struct recover_job {
     host *h;
     json_t *queued;
+    json_t *waiting; /* [{id, instance, flow, due_us}] */
     int interrupted;
     char err[512];
     int rc;
@@ -1210,6 +1243,23 @@ static void recover_run(store *st, void *arg) {
             j->interrupted++;
     }
     json_decref(running);
+    /* Executions parked for a retry: taken up at their due time. */
+    json_t *waiting = NULL;
+    store_filter w = {.status = "waiting", .limit = 1000000};
+    if (st->vt->exec_list(st, &w, &waiting) == 0) {
+        json_array_foreach(waiting, i, e) {
+            json_t *x = NULL;
+            if (st->vt->exec_get(st, jstr(e, "id"), &x) == 0)
+                json_array_append_new(j->waiting,
+                                      json_pack("{s:s, s:s, s:s, s:I}", "id",
+                                                jstr(e, "id"), "instance",
+                                                jstr(e, "instance"), "flow",
+                                                jstr(e, "flow"), "due_us",
+                                                (json_int_t)jint(x, "due_us")));
+            json_decref(x);
+        }
+    }
+    json_decref(waiting);
     store_filter q = {.status = "queued", .limit = 1000000, .oldest_first = 1};
     if (!j->rc)
         j->rc = st->vt->exec_list(st, &q, &j->queued);
@@ -1283,6 +1333,15 @@ static void recover_done(void *arg, int commit_rc) {
                  json_pack("{s:i}", "count", (int)json_array_size(j->queued)),
                  "queued executions taken up again");
     json_decref(j->queued);
+    json_array_foreach(j->waiting, i, e) {
+        host_retry_schedule(h, jstr(e, "id"), jstr(e, "instance"),
+                            jstr(e, "flow"), jint(e, "due_us"));
+    }
+    if (json_array_size(j->waiting))
+        host_log(h, "info",
+                 json_pack("{s:i}", "count", (int)json_array_size(j->waiting)),
+                 "executions waiting for a retry taken up");
+    json_decref(j->waiting);
     free(j);
     host_sched_start(h);
     host_poll_start(h);
@@ -1535,6 +1594,7 @@ static void begin_shutdown(host *h, const char *why) {
     uv_close((uv_handle_t *)&h->watch, NULL);
     host_sched_stop(h);
     host_poll_stop(h);
+    host_retry_stop(h);
     uv_close((uv_handle_t *)&h->reload_timer, NULL);
     if (h->http)
         http_server_stop(h->http, on_http_stopped, h);
@@ -1688,6 +1748,7 @@ int host_serve(const host_config *cfg) {
 
     recover_job *rj = calloc(1, sizeof(*rj));
     rj->h = h;
+    rj->waiting = json_array();
     storeq_push(h->q, recover_run, recover_done, rj);
     zygote_start(h);
     uv_timer_init(&loop, &h->reload_timer);

@@ -164,6 +164,30 @@ static const char *const migrations[] = {
     "ALTER TABLE poll_items ADD COLUMN item_json TEXT;"
     "CREATE INDEX poll_items_open ON poll_items(instance, flow)"
     " WHERE disposed_us IS NULL;",
+    /* 7: retries and dead letters. An execution waiting for a retry is
+     * "waiting" until due_us, with where to go on from (resume_json). A
+     * dead letter keeps what failed for good, to be replayed. */
+    "ALTER TABLE executions ADD COLUMN resume_json TEXT;"
+    "ALTER TABLE executions ADD COLUMN due_us INTEGER;"
+    "CREATE TABLE dead_letters ("
+    " id TEXT PRIMARY KEY,"
+    " execution_id TEXT NOT NULL,"
+    " integration TEXT NOT NULL,"
+    " instance TEXT NOT NULL,"
+    " flow TEXT NOT NULL,"
+    " trigger_json TEXT,"
+    " step TEXT,"
+    " input_json TEXT,"
+    " error_code INTEGER,"
+    " error_message TEXT,"
+    " attempts INTEGER NOT NULL,"
+    " resume_json TEXT,"
+    " created_us INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'open',"
+    " replayed_by TEXT,"
+    " updated_us INTEGER"
+    ");"
+    "CREATE INDEX dead_letters_by ON dead_letters(instance, flow, created_us);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -208,6 +232,9 @@ enum {
     ST_STATE_PUT,
     ST_STATE_TAKE_GET,
     ST_STATE_TAKE_DEL,
+    ST_DL_PUT,
+    ST_DL_GET,
+    ST_DL_MARK,
     ST_COUNT
 };
 
@@ -217,7 +244,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_EXEC_END] = "UPDATE executions SET status = ?2, ended_us = ?3,"
                     " output_json = ?4, output_size = ?5, error_code = ?6,"
-                    " error_message = ?7, error_step = ?8 WHERE id = ?1",
+                    " error_message = ?7, error_step = ?8, resume_json = ?9,"
+                    " due_us = ?10 WHERE id = ?1",
     [ST_STEP] =
         "INSERT INTO steps (execution_id, seq, path, name, kind, action,"
         " status, started_us, duration_us, input_json, input_size,"
@@ -236,7 +264,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_STATE_DEL] = "DELETE FROM instance_state"
                      " WHERE instance = ?1 AND key = ?2",
     [ST_EXEC_GET] = "SELECT " SUMMARY_COLUMNS ", trigger_json, output_json,"
-                    " output_size, error_step FROM executions WHERE id = ?1",
+                    " output_size, error_step, resume_json, due_us"
+                    " FROM executions WHERE id = ?1",
     [ST_EXEC_STEPS] =
         "SELECT seq, path, name, kind, action, status, started_us,"
         " duration_us, input_json, input_size, output_json, output_size,"
@@ -317,6 +346,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " WHERE state = ?1",
     [ST_STATE_TAKE_DEL] = "DELETE FROM oauth_states WHERE state = ?1"
                           " OR expires_us < ?2",
+    [ST_DL_PUT] = "INSERT INTO dead_letters (id, execution_id, integration,"
+                  " instance, flow, trigger_json, step, input_json,"
+                  " error_code, error_message, attempts, resume_json,"
+                  " created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                  " ?10, ?11, ?12, ?13)",
+    [ST_DL_GET] = "SELECT id, execution_id, integration, instance, flow,"
+                  " trigger_json, step, input_json, error_code,"
+                  " error_message, attempts, resume_json, created_us, state,"
+                  " replayed_by FROM dead_letters WHERE id = ?1",
+    [ST_DL_MARK] = "UPDATE dead_letters SET state = ?2, replayed_by ="
+                   " coalesce(?3, replayed_by), updated_us = ?4"
+                   " WHERE id = ?1 AND state = 'open'",
 };
 
 /* exec_list filters on any subset of four columns; one statement per
@@ -429,6 +470,8 @@ static int sq_exec_end(store *base, const store_exec_end *e) {
     bind_opt_int(st, 6, e->error_code);
     bind_text(st, 7, e->error_message);
     bind_text(st, 8, e->error_step);
+    bind_text(st, 9, e->resume_json);
+    bind_opt_int(st, 10, e->due_us);
     int rc = run(s, st, "exec_end", e->id);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
         return set_err(s, FERRY_ENOTFOUND, "exec_end: no execution '%s'",
@@ -847,6 +890,12 @@ static int sq_exec_get(store *base, const char *id, json_t **out) {
             json_object_set_new(o, "trigger", col_json(st, 10, 0));
             put_payload(o, "output", st, 11, 12);
             json_object_set_new(o, "error_step", col_str(st, 13));
+            if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+                json_object_set_new(o, "resume", col_json(st, 14, 0));
+                json_object_set_new(o, "due", col_time(st, 15));
+                json_object_set_new(o, "due_us",
+                                    json_integer(sqlite3_column_int64(st, 15)));
+            }
         } else {
             ret = set_err(s, FERRY_ENOMEM, "exec_get: out of memory");
         }
@@ -1293,6 +1342,121 @@ static int sq_oauth_state_take(store *base, const char *state, json_t **out) {
     return ret;
 }
 
+/* ---- dead letters ---- */
+
+static int sq_dead_letter_put(store *base, const store_dead_letter *d) {
+    sqlite_store *s = (sqlite_store *)base;
+    if (!d || !d->id || !d->execution_id || !d->instance || !d->flow ||
+        !d->integration)
+        return set_err(s, FERRY_EINVAL,
+                       "dead_letter_put: id, execution_id, "
+                       "integration, instance and flow are "
+                       "required");
+    sqlite3_stmt *st = s->st[ST_DL_PUT];
+    bind_text(st, 1, d->id);
+    bind_text(st, 2, d->execution_id);
+    bind_text(st, 3, d->integration);
+    bind_text(st, 4, d->instance);
+    bind_text(st, 5, d->flow);
+    bind_text(st, 6, d->trigger_json);
+    bind_text(st, 7, d->step);
+    bind_text(st, 8, d->input_json);
+    bind_opt_int(st, 9, d->error_code);
+    bind_text(st, 10, d->error_message);
+    sqlite3_bind_int(st, 11, d->attempts);
+    bind_text(st, 12, d->resume_json);
+    sqlite3_bind_int64(st, 13, d->created_us ? d->created_us : store_now_us());
+    return run(s, st, "dead_letter_put", NULL);
+}
+
+static json_t *dl_row(sqlite3_stmt *st, int full) {
+    json_t *o = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "id",
+        col_str(st, 0), "execution_id", col_str(st, 1), "integration",
+        col_str(st, 2), "instance", col_str(st, 3), "flow", col_str(st, 4),
+        "step", col_str(st, 6), "error_code", col_err(st, 8), "error_message",
+        col_str(st, 9), "attempts", sqlite3_column_int(st, 10), "created",
+        col_time(st, 12), "state", col_str(st, 13), "replayed_by",
+        col_str(st, 14));
+    if (o && full) {
+        json_object_set_new(o, "trigger", col_json(st, 5, 0));
+        json_object_set_new(o, "input", col_json(st, 7, 0));
+        json_object_set_new(o, "resume", col_json(st, 11, 0));
+    }
+    return o;
+}
+
+static int sq_dead_letter_get(store *base, const char *id, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *st = s->st[ST_DL_GET];
+    bind_text(st, 1, id);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *out = dl_row(st, 1);
+    else if (rc == SQLITE_DONE)
+        ret = set_err(s, FERRY_ENOTFOUND, "no dead letter '%s'", id);
+    else
+        ret = db_err(s, "dead_letter_get", NULL);
+    stmt_done(st);
+    if (!ret && !*out)
+        ret = set_err(s, FERRY_ENOMEM, "out of memory");
+    return ret;
+}
+
+static int sq_dead_letter_list(store *base, const char *instance,
+                               const char *flow, const char *state, int limit,
+                               json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *out = NULL;
+    /* Rare and small: prepared per call. */
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT id, execution_id, integration, instance, flow,"
+            " trigger_json, step, input_json, error_code, error_message,"
+            " attempts, resume_json, created_us, state, replayed_by"
+            " FROM dead_letters WHERE (?1 IS NULL OR instance = ?1)"
+            " AND (?2 IS NULL OR flow = ?2) AND (?3 IS NULL OR state = ?3)"
+            " ORDER BY created_us, id LIMIT ?4",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, "dead_letter_list", NULL);
+    bind_text(st, 1, instance);
+    bind_text(st, 2, flow);
+    bind_text(st, 3, state);
+    sqlite3_bind_int(st, 4, limit > 0 ? limit : 1000);
+    json_t *a = json_array();
+    int rc;
+    while (a && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(a, dl_row(st, 0));
+    int ret = !a                  ? set_err(s, FERRY_ENOMEM, "out of memory")
+              : rc == SQLITE_DONE ? 0
+                                  : db_err(s, "dead_letter_list", NULL);
+    sqlite3_finalize(st);
+    if (ret)
+        json_decref(a);
+    else
+        *out = a;
+    return ret;
+}
+
+static int sq_dead_letter_mark(store *base, const char *id, const char *state,
+                               const char *replayed_by) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = s->st[ST_DL_MARK];
+    bind_text(st, 1, id);
+    bind_text(st, 2, state);
+    bind_text(st, 3, replayed_by);
+    sqlite3_bind_int64(st, 4, store_now_us());
+    int rc = run(s, st, "dead_letter_mark", NULL);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return set_err(s, FERRY_ENOTFOUND,
+                       "no open dead letter '%s' (unknown, or already "
+                       "replayed or discarded)",
+                       id);
+    return rc;
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -1363,6 +1527,10 @@ static const store_vtable sqlite_vtable = {
     .token_list = sq_token_list,
     .oauth_state_put = sq_oauth_state_put,
     .oauth_state_take = sq_oauth_state_take,
+    .dead_letter_put = sq_dead_letter_put,
+    .dead_letter_get = sq_dead_letter_get,
+    .dead_letter_list = sq_dead_letter_list,
+    .dead_letter_mark = sq_dead_letter_mark,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

@@ -42,7 +42,27 @@ typedef struct store_exec_end {
     int error_code;          /* FERRY_E* or 0 */
     const char *error_message;
     const char *error_step; /* path of the failing step */
+    /* status "waiting": parked for a retry until due_us, to go on from
+     * resume_json (flow_result.resume). NULL / 0 otherwise. */
+    const char *resume_json;
+    int64_t due_us;
 } store_exec_end;
+
+/* A dead letter: what failed for good, kept to be replayed. Text fields
+ * borrowed. */
+typedef struct store_dead_letter {
+    const char *id; /* "dl_..." */
+    const char *execution_id;
+    const char *integration, *instance, *flow;
+    const char *trigger_json;
+    const char *step;       /* the failing step's path */
+    const char *input_json; /* its resolved input (recorded size bound) */
+    int error_code;
+    const char *error_message;
+    int attempts;
+    const char *resume_json; /* to replay from the failing step */
+    int64_t created_us;
+} store_dead_letter;
 
 /* One finished step. Text fields borrowed, may be NULL. */
 typedef struct store_step {
@@ -199,6 +219,20 @@ typedef struct store_vtable {
                            const char *connection, const char *verifier_enc,
                            const char *redirect_uri, int64_t expires_us);
     int (*oauth_state_take)(store *s, const char *state, json_t **out);
+
+    /* Dead letters. get: the whole letter as JSON ({"id",
+     * "execution_id", "integration", "instance", "flow", "step",
+     * "error_code", "error_message", "attempts", "created", "state"
+     * ("open", "replayed", "discarded"), "replayed_by", "trigger", "input",
+     * "resume"}); list: the same without the last three, oldest first,
+     * NULL filters match all; mark: an open letter becomes state (with the
+     * replaying execution), FERRY_ENOTFOUND if it is not open. */
+    int (*dead_letter_put)(store *s, const store_dead_letter *d);
+    int (*dead_letter_get)(store *s, const char *id, json_t **out);
+    int (*dead_letter_list)(store *s, const char *instance, const char *flow,
+                            const char *state, int limit, json_t **out);
+    int (*dead_letter_mark)(store *s, const char *id, const char *state,
+                            const char *replayed_by);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

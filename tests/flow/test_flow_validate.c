@@ -104,6 +104,43 @@ static const vcase integration_cases[] = {
      "'source':'tc.feed','connection':'src','options':{'path':'p'}},"
      "'steps':[{'name':'a','action':'core.set','input':{'value':1}}]}]}",
      "flows[0].trigger.connection", "no connection 'src' is declared", 1},
+    {"retry_not_object",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1},'retry':3}]}]}",
+     "flows[0].steps[0].retry", "expected {\"max_attempts\"", 1},
+    {"retry_attempts",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1},'retry':{'max_attempts':0}}]}]}",
+     "flows[0].steps[0].retry.max_attempts",
+     "expected a whole number from 1 to 100", 1},
+    {"retry_backoff",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1},'retry':{'backoff':'linear'}}]}]"
+     "}",
+     "flows[0].steps[0].retry.backoff", "expected \"exponential\" or \"fixed\"",
+     1},
+    {"retry_on_name",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1},"
+     "'retry':{'on':['retryable','NOPE']}}]}]}",
+     "flows[0].steps[0].retry.on[1]",
+     "expected \"retryable\" or an error "
+     "name",
+     1},
+    {"retry_max_below_initial",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1},"
+     "'retry':{'initial':'10s','max':'1s'}}]}]}",
+     "flows[0].steps[0].retry.max", "max must not be shorter than initial", 1},
+    {"on_error_value",
+     "{'name':'t','flows':[{'name':'f','steps':[{'name':'a',"
+     "'action':'core.set','input':{'value':1},'on_error':'ignore'}]}]}",
+     "flows[0].steps[0].on_error",
+     "expected \"fail\", \"continue\" or \"dead_letter\"", 1},
+    {"flow_retry_unknown_key",
+     "{'name':'t','flows':[{'name':'f','retry':{'tries':2},'steps':[{'name':"
+     "'a','action':'core.set','input':{'value':1}}]}]}",
+     "flows[0].retry.tries", "unknown field 'tries' in a retry policy", 1},
     {"unknown_flow_field",
      "{'name':'t','flows':[{'name':'f','when':1,'steps':[{'name':'a',"
      "'action':'core.set','input':{'value':1}}]}]}",
@@ -140,8 +177,8 @@ static const vcase integration_cases[] = {
     {"step_with_no_kind", FLOW("{'name':'a','input':{'value':1}}"),
      "flows[0].steps[0]", "missing \"action\", \"jq\", \"for_each\"", 1},
     {"unknown_step_field",
-     FLOW("{'name':'a','action':'core.set','input':{'value':1},'retry':3}"),
-     "flows[0].steps[0].retry", "unknown field 'retry' in an action step", 1},
+     FLOW("{'name':'a','action':'core.set','input':{'value':1},'tries':3}"),
+     "flows[0].steps[0].tries", "unknown field 'tries' in an action step", 1},
     {"unknown_component", FLOW("{'name':'a','action':'nope.run'}"),
      "flows[0].steps[0].action",
      "unknown action 'nope.run': no component 'nope' is loaded", 1},
