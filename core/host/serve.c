@@ -1216,6 +1216,9 @@ int host_cancel(host *h, const char *id) {
 
 typedef struct recover_job {
     host *h;
+    json_t *running; /* executions left running, with their steps */
+    json_t *ops;     /* what to do with each: [{id, op, resume?, ...}] */
+    int resumed;
     json_t *queued;
     json_t *waiting; /* [{id, instance, flow, due_us}] */
     int interrupted;
@@ -1230,17 +1233,11 @@ static void recover_run(store *st, void *arg) {
     j->rc = st->vt->exec_list(st, &f, &running);
     size_t i;
     json_t *e;
+    /* Decided on the loop thread (recover_done), which knows the flows. */
     json_array_foreach(running, i, e) {
-        store_exec_end end = {
-            .id = jstr(e, "id"),
-            .status = "failed",
-            .ended_us = store_now_us(),
-            .error_code = FERRY_EFAILED,
-            .error_message = "interrupted: the host stopped while this "
-                             "execution was running",
-        };
-        if (st->vt->exec_end(st, &end) == 0)
-            j->interrupted++;
+        json_t *x = NULL;
+        if (st->vt->exec_get(st, jstr(e, "id"), &x) == 0)
+            json_array_append_new(j->running, x);
     }
     json_decref(running);
     /* Executions parked for a retry: taken up at their due time. */
@@ -1306,12 +1303,131 @@ static void trigger_done(void *arg, int commit_rc) {
     free(j);
 }
 
+/* An execution the last host left running: resumed from the step that
+ * was running when that step's action is idempotent and the outputs
+ * before it were recorded whole; else retried from the start when the
+ * flow has a retry policy; else failed as interrupted. */
+static json_t *recover_decide(host *h, const json_t *x) {
+    const char *id = jstr(x, "id");
+    deployment *dep = deploy_table_get(h->deps, jstr(x, "instance"));
+    const flow_def *f = dep ? flow_find(dep->ig, jstr(x, "flow")) : NULL;
+    json_t *op =
+        json_pack("{s:s, s:s, s:s, s:s}", "id", id, "op", "interrupt",
+                  "instance", jstr(x, "instance"), "flow", jstr(x, "flow"));
+    if (!f || !op)
+        return op;
+    const json_t *steps = json_object_get(x, "steps");
+    json_t *outputs = json_object();
+    int64_t maxseq = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(steps, i, s) {
+        if (jint(s, "seq") > maxseq)
+            maxseq = jint(s, "seq");
+    }
+    size_t k = 0;
+    int whole = 1;
+    for (; k < f->steps.n; k++) {
+        const char *name = f->steps.steps[k].name;
+        const json_t *done = NULL;
+        json_array_foreach(steps, i, s) {
+            if (!strcmp(jstr(s, "path") ? jstr(s, "path") : "", name) &&
+                jstr(s, "status") && !strcmp(jstr(s, "status"), "succeeded"))
+                done = s;
+        }
+        if (!done)
+            break;
+        if (json_is_true(json_object_get(done, "output_truncated")))
+            whole = 0;
+        json_object_set(outputs, name, json_object_get(done, "output"));
+    }
+    const flow_step *at = k < f->steps.n ? &f->steps.steps[k] : NULL;
+    if (at && at->kind == FLOW_STEP_ACTION && at->action &&
+        (at->action->flags & FERRY_ACTION_IDEMPOTENT) && whole) {
+        json_object_set_new(op, "op", json_string("resume"));
+        json_object_set_new(op, "resume",
+                            json_pack("{s:s, s:I, s:O, s:{}, s:i}", "step",
+                                      at->name, "seq", (json_int_t)maxseq,
+                                      "outputs", outputs, "attempts",
+                                      "flow_attempt", 1));
+        json_object_set_new(op, "step", json_string(at->name));
+    } else if (f->retry.max_attempts >= 2 && f->steps.n) {
+        json_object_set_new(op, "op", json_string("retry_flow"));
+        json_object_set_new(op, "resume",
+                            json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "step",
+                                      f->steps.steps[0].name, "seq",
+                                      (int)maxseq, "outputs", "attempts",
+                                      "flow_attempt", 2));
+    }
+    json_decref(outputs);
+    return op;
+}
+
+static void recover_apply_run(store *st, void *arg) {
+    recover_job *j = arg;
+    size_t i;
+    json_t *op;
+    int64_t now = store_now_us();
+    json_array_foreach(j->ops, i, op) {
+        const char *what = jstr(op, "op");
+        char *rs = json_object_get(op, "resume")
+                       ? json_dumps(json_object_get(op, "resume"), JSON_COMPACT)
+                       : NULL;
+        int waits = rs && strcmp(what, "interrupt");
+        store_exec_end end = {
+            .id = jstr(op, "id"),
+            .status = waits ? "waiting" : "failed",
+            .ended_us = now,
+            .error_code = waits ? 0 : FERRY_EFAILED,
+            .error_message = waits ? NULL
+                                   : "interrupted: the host stopped while this "
+                                     "execution was running",
+            .resume_json = waits ? rs : NULL,
+            .due_us = waits ? now : 0,
+        };
+        if (st->vt->exec_end(st, &end) == 0) {
+            if (waits) {
+                j->resumed++;
+                json_array_append_new(
+                    j->waiting,
+                    json_pack("{s:s, s:s, s:s, s:I}", "id", jstr(op, "id"),
+                              "instance", jstr(op, "instance"), "flow",
+                              jstr(op, "flow"), "due_us", (json_int_t)now));
+            } else {
+                j->interrupted++;
+            }
+        }
+        free(rs);
+    }
+}
+
+static void recover_finish(void *arg, int commit_rc);
+
 static void recover_done(void *arg, int commit_rc) {
     recover_job *j = arg;
     host *h = j->h;
     h->store_ok = j->rc == 0 && commit_rc == 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(j->running, i, x) {
+        json_t *op = recover_decide(h, x);
+        if (op)
+            json_array_append_new(j->ops, op);
+    }
+    storeq_push(h->q, recover_apply_run, recover_finish, j);
+}
+
+static void recover_finish(void *arg, int commit_rc) {
+    recover_job *j = arg;
+    host *h = j->h;
+    (void)commit_rc;
     if (j->rc)
         host_log(h, "error", NULL, "store: %s", j->err);
+    if (j->resumed)
+        host_log(h, "info", json_pack("{s:i}", "count", j->resumed),
+                 "executions left running by the last host go on from the "
+                 "step that was running (idempotent) or from the start "
+                 "(the flow's retry)");
     if (j->interrupted)
         host_log(h, "warn", json_pack("{s:i}", "count", j->interrupted),
                  "executions left running by the last host were marked "
@@ -1342,6 +1458,8 @@ static void recover_done(void *arg, int commit_rc) {
                  json_pack("{s:i}", "count", (int)json_array_size(j->waiting)),
                  "executions waiting for a retry taken up");
     json_decref(j->waiting);
+    json_decref(j->running);
+    json_decref(j->ops);
     free(j);
     host_sched_start(h);
     host_poll_start(h);
@@ -1749,6 +1867,8 @@ int host_serve(const host_config *cfg) {
     recover_job *rj = calloc(1, sizeof(*rj));
     rj->h = h;
     rj->waiting = json_array();
+    rj->running = json_array();
+    rj->ops = json_array();
     storeq_push(h->q, recover_run, recover_done, rj);
     zygote_start(h);
     uv_timer_init(&loop, &h->reload_timer);

@@ -94,7 +94,7 @@ def integration():
         "config": {"url": {"type": "string", "required": True}},
         "flows": [
             {"name": "deliver",
-             "steps": [dict(call, retry={"max_attempts": 12,
+             "steps": [dict(call, retry={"max_attempts": 30,
                                          "initial": "100ms", "max": "400ms"})]},
             {"name": "give_up",
              "steps": [dict(call, retry={"max_attempts": 3,
@@ -111,6 +111,18 @@ def integration():
                         "on_error": "dead_letter",
                         "input": {"method": "POST", "url": "{{ config.url }}",
                                   "json": "{{ steps.prepare.output }}"}}]},
+            {"name": "resumable",
+             "steps": [{"name": "first", "action": "core.set",
+                        "input": {"value": {"id": "{{ trigger.body.id }}"}}},
+                       {"name": "nap", "action": "chaos.isleep",
+                        "input": {"ms": 3000}},
+                       {"name": "last", "action": "core.set",
+                        "input": {"value": "{{ steps.first.output }}"}}]},
+            {"name": "not_resumable",
+             "steps": [{"name": "first", "action": "core.set",
+                        "input": {"value": 1}},
+                       {"name": "nap", "action": "chaos.sleep",
+                        "input": {"ms": 3000}}]},
             {"name": "slow",
              "steps": [dict(call, retry={"max_attempts": 3, "initial": "4s",
                                          "max": "4s", "jitter": False})]},
@@ -158,6 +170,7 @@ def cases(root):
     comps = os.path.join(root, "components")
     os.makedirs(comps)
     shutil.copy(os.path.join(COMPONENTS_BUILD, "http.so"), comps)
+    shutil.copy(os.path.join(ts.FIXTURES, "chaos.so"), comps)
     h = ts.Host(root, "retries", components=comps,
                 limits={"timeout": "30s", "concurrency": 8})
     h.start()
@@ -305,6 +318,39 @@ def cases(root):
               % svc.accepted.get("w1"))
     case("an execution parked for a retry goes on after a host restart",
          across_restart)
+
+    def crash_resume():
+        a = start(h, "resumable", "c1")
+        b = start(h, "not_resumable", "c2")
+        for xid in (a, b):
+            wait = time.monotonic() + 20
+            while True:
+                x = h.execution(xid)
+                if any(s["name"] == "first" for s in x["steps"]):
+                    break
+                check(time.monotonic() < wait, "%s never got going" % xid)
+                time.sleep(0.05)
+        time.sleep(0.3)  # both inside their 3 s nap
+        ts.current["host"] = None
+        os.kill(h.proc.pid, signal.SIGKILL)
+        h.proc.wait(5)
+        ts.wait_gone(h.dir, 3)
+        h.kill_all()
+        h.start()
+        ts.current["host"] = h
+        x = h.wait_done(a, timeout=30)
+        names = [s["name"] for s in x["steps"]]
+        check(x["status"] == "succeeded" and x["output"] == {"id": "c1"} and
+              names.count("first") == 1 and names[-1] == "last",
+              "the idempotent step's execution: %s %r %r"
+              % (x["status"], x.get("output"), names))
+        y = h.wait_done(b, timeout=30)
+        check(y["status"] == "failed" and
+              ts.message(y).startswith("interrupted:"),
+              "the other: %s %r" % (y["status"], ts.message(y)))
+    case("after a SIGKILL, an execution whose running step is idempotent "
+         "goes on from it (earlier steps not run again); another is "
+         "interrupted", crash_resume)
     ts.stop(ts.current)
     svc.server.shutdown()
 
