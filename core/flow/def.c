@@ -1071,6 +1071,132 @@ flow_integration *flow_integration_load(const char *file,
     return doc ? integration_build(doc, file, reg, d) : NULL;
 }
 
+/* "alerts": monitors the host evaluates (docs/alerts.md). ig: for the
+ * flows and connections they name. */
+static void check_alerts(flow_diags *d, const char *file, const json_t *a,
+                         const flow_integration *ig) {
+    static const char *const keys[] = {"name",        "when",   "flows",
+                                       "over",        "repeat", "notify",
+                                       "description", NULL};
+    static const char *const whens[] = {
+        "failed",   "dead_letter",       "retrying",
+        "duration", "schedule_late",     "silence",
+        "reauth",   "component_refused", NULL};
+    char p[256], pp[300];
+    if (!a)
+        return;
+    if (!json_is_array(a)) {
+        flow_diags_add(d, file, "alerts",
+                       "expected an array of alert monitors");
+        return;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(a, i, m) {
+        pathf(p, sizeof(p), "alerts[%zu]", i);
+        if (!json_is_object(m)) {
+            flow_diags_add(d, file, p, "expected an alert monitor object");
+            continue;
+        }
+        check_keys(d, file, p, m, keys, "an alert monitor");
+        const char *name = json_string_value(json_object_get(m, "name"));
+        pathf(pp, sizeof(pp), "%s.name", p);
+        if (!name || !is_name(name))
+            flow_diags_add(d, file, pp,
+                           "expected a name (letters, digits, "
+                           "'.', '_', '-')");
+        const char *when = json_string_value(json_object_get(m, "when"));
+        int known = 0;
+        for (int k = 0; when && whens[k]; k++)
+            known |= !strcmp(when, whens[k]);
+        pathf(pp, sizeof(pp), "%s.when", p);
+        if (!known)
+            flow_diags_add(d, file, pp,
+                           "expected one of failed, dead_letter, retrying, "
+                           "duration, schedule_late, silence, reauth, "
+                           "component_refused");
+        int needs_over = when && (!strcmp(when, "duration") ||
+                                  !strcmp(when, "schedule_late") ||
+                                  !strcmp(when, "silence"));
+        const char *durs[] = {"over", "repeat"};
+        for (int k = 0; k < 2; k++) {
+            const json_t *v = json_object_get(m, durs[k]);
+            uint64_t ms;
+            pathf(pp, sizeof(pp), "%s.%s", p, durs[k]);
+            if (v && (!json_is_string(v) ||
+                      flow_parse_duration_ms(json_string_value(v), &ms)))
+                flow_diags_add(d, file, pp,
+                               "expected a duration such as \"30s\" or "
+                               "\"15m\"");
+            else if (!v && k == 0 && needs_over)
+                flow_diags_add(d, file, pp, "'%s' needs \"over\" (a duration)",
+                               when);
+        }
+        const json_t *flows = json_object_get(m, "flows");
+        if (flows) {
+            size_t k;
+            json_t *fl;
+            pathf(pp, sizeof(pp), "%s.flows", p);
+            if (!json_is_array(flows))
+                flow_diags_add(d, file, pp, "expected an array of flow names");
+            json_array_foreach(flows, k, fl) {
+                if (!json_is_string(fl) ||
+                    (ig && !flow_find(ig, json_string_value(fl))))
+                    flow_diags_add(d, file, pp,
+                                   "no flow '%s' in the "
+                                   "integration",
+                                   json_is_string(fl) ? json_string_value(fl)
+                                                      : "?");
+            }
+        }
+        const json_t *notify = json_object_get(m, "notify");
+        pathf(pp, sizeof(pp), "%s.notify", p);
+        if (!json_is_array(notify) || !json_array_size(notify)) {
+            flow_diags_add(d, file, pp,
+                           "expected an array of actions: {\"slack\": {...}}, "
+                           "{\"webhook\": {...}} or {\"flow\": NAME}");
+            continue;
+        }
+        size_t k;
+        json_t *n;
+        json_array_foreach(notify, k, n) {
+            char np[400];
+            pathf(np, sizeof(np), "%s[%zu]", pp, k);
+            const json_t *sl = json_object_get(n, "slack");
+            const json_t *wh = json_object_get(n, "webhook");
+            const json_t *fl = json_object_get(n, "flow");
+            if (!json_is_object(n) || json_object_size(n) != 1 ||
+                (!sl && !wh && !fl)) {
+                flow_diags_add(d, file, np,
+                               "expected one of {\"slack\": {\"connection\", "
+                               "\"channel\"}}, {\"webhook\": {\"url\", "
+                               "\"secret\"}} or {\"flow\": NAME}");
+                continue;
+            }
+            if (sl) {
+                const char *c =
+                    json_string_value(json_object_get(sl, "connection"));
+                if (!c || !json_string_value(json_object_get(sl, "channel")))
+                    flow_diags_add(d, file, np,
+                                   "slack needs \"connection\" and "
+                                   "\"channel\"");
+                else if (ig && !json_object_get(ig->conn_decl, c))
+                    flow_diags_add(d, file, np,
+                                   "no connection '%s' is declared in the "
+                                   "integration's \"connections\"",
+                                   c);
+            }
+            if (wh && !json_string_value(json_object_get(wh, "url")))
+                flow_diags_add(d, file, np, "webhook needs \"url\"");
+            if (fl && (!json_is_string(fl) ||
+                       (ig && !flow_find(ig, json_string_value(fl)))))
+                flow_diags_add(d, file, np, "no flow '%s' to run",
+                               json_is_string(fl) ? json_string_value(fl)
+                                                  : "?");
+        }
+    }
+}
+
 flow_integration *flow_integration_from_json(const json_t *doc,
                                              const char *label,
                                              const abi_registry *reg,
@@ -1153,7 +1279,7 @@ static flow_integration *integration_build(json_t *doc, const char *file,
                                            flow_diags *d) {
     static const char *const keys[] = {"name",   "version",     "description",
                                        "config", "connections", "flows",
-                                       "label",  NULL};
+                                       "label",  "alerts",      NULL};
     static const char *const flow_keys[] = {
         "name",        "trigger", "steps", "description", "label",
         "concurrency", "limits",  "retry", NULL};
@@ -1283,6 +1409,8 @@ static flow_integration *integration_build(json_t *doc, const char *file,
         f->nsteps = c.nsteps;
         free(c.steps);
     }
+    if (d->n == before)
+        check_alerts(d, file, json_object_get(doc, "alerts"), ig);
 done:
     json_decref(none);
     if (d->n > before) {
@@ -1373,11 +1501,14 @@ static flow_instance *instance_build(json_t *doc, int given, const char *file,
                                      const flow_integration *ig,
                                      const abi_registry *reg, flow_diags *d) {
     static const char *const keys[] = {"integration", "name",        "config",
-                                       "connections", "description", NULL};
+                                       "connections", "description", "alerts",
+                                       NULL};
     size_t before = d->n;
     if (!given)
         file = NULL;
     const char *dfile = file ? file : ig->file;
+    if (doc)
+        check_alerts(d, dfile, json_object_get(doc, "alerts"), ig);
     flow_instance *in = calloc(1, sizeof(*in));
     if (!in)
         return NULL;

@@ -43,6 +43,8 @@ void host_metrics_declare(metrics *m) {
                     "OAuth 2.0 connections whose refresh was refused: they "
                     "need a person to authorise them again.",
                     NULL, 0);
+    metrics_declare(m, "ferry_alerts_sent_total", "counter",
+                    "Alerts delivered to Slack or a webhook.", NULL, 0);
     metrics_declare(m, "ferry_poll_items_total", "counter",
                     "New items polls took (each claimed with its execution), "
                     "by source.",

@@ -73,6 +73,9 @@ typedef struct run {
      * spawn), and when the end frame parked it again ("waiting"). */
     json_t *resume;
     int64_t wait_due_us;
+    int dead_lettered;    /* the worker recorded a dead letter */
+    char last_status[16]; /* the end frame's status */
+    char *last_error;     /* the end frame's error message */
     /* Called once when the run is over (finish(), or freed without
      * finishing: status "cancelled"), then cleared. status, output_json
      * (the end frame's, bounded by max_recorded; NULL when none) and error
@@ -116,6 +119,7 @@ struct host {
     struct host_poll *poll;       /* poller.c's state */
     struct host_oauth *oauth;     /* oauth.c's state */
     struct host_retries *retries; /* retries.c's state */
+    struct host_alerts *alerts;   /* alerts.c's state */
     secret_key key;               /* the master key, when has_key */
     int has_key;
     int exit_status;
@@ -186,6 +190,18 @@ void host_dead_letters_list(void *ud, http_req *r);
 void host_dead_letter_get(void *ud, http_req *r);
 void host_dead_letter_replay(void *ud, http_req *r);
 void host_dead_letter_discard(void *ud, http_req *r);
+
+/* Alerting (alerts.c): the monitors of the deployments. */
+void host_alerts_start(host *h);
+void host_alerts_stop(host *h);
+/* A run ended with status (and error, may be NULL). */
+void host_alert_execution(host *h, const run *r, const char *status,
+                          const char *error);
+/* A connection needs re-authorisation (needs), or no longer does. */
+void host_alert_reauth(host *h, const char *instance, const char *connection,
+                       int needs, const char *error);
+/* A component was refused at load. */
+void host_alert_refused(host *h, const char *path, const char *reason);
 
 /* Sends answer (borrowed) to a run's worker, for a request it made. */
 void run_answer(run *r, const json_t *answer);

@@ -293,6 +293,9 @@ static void finish_request(req_job *j, int commit_rc) {
         }
     }
     const char *result = err[0] ? (reauth ? "reauth" : "error") : "ok";
+    if (reauth || !err[0])
+        host_alert_reauth(h, e->instance, e->connection, reauth,
+                          reauth ? err : NULL);
     metrics_add(h->m, "ferry_oauth_token_requests_total", 1, "grant",
                 grant_name(j), "result", result, NULL);
     if (err[0])

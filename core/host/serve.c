@@ -114,6 +114,7 @@ static void run_free(run *r) {
     json_decref(r->trigger);
     json_decref(r->poll_result);
     json_decref(r->resume);
+    free(r->last_error);
     free(r->flow);
     free(r->current_step);
     free(r);
@@ -406,6 +407,8 @@ static void on_worker_msg(void *ud, json_t *msg) {
         json_decref(msg);
         return;
     }
+    if (!strcmp(ev, "dead_letter"))
+        r->dead_lettered = 1;
     if (!strcmp(ev, "token")) {
         r->handles++; /* the run stays allocated until the answer */
         host_token_get(h, r->dep, jstr(msg, "connection"),
@@ -446,6 +449,12 @@ static void on_worker_msg(void *ud, json_t *msg) {
         r->end_ok = status && !strcmp(status, "succeeded");
         if (status && !strcmp(status, "waiting"))
             r->wait_due_us = jint(msg, "due_us");
+        snprintf(r->last_status, sizeof(r->last_status), "%s",
+                 status ? status : "");
+        free(r->last_error);
+        r->last_error = jstr(msg, "error_message")
+                            ? strdup(jstr(msg, "error_message"))
+                            : NULL;
         if (r->on_done) {
             const char *o = jstr(msg, "output_json");
             const char *e = jstr(msg, "error_message");
@@ -596,7 +605,10 @@ static void finish(run *r) {
         json_object_set_new(f, "status", json_string(status));
         host_log(h, "warn", f, "%s", msg);
         run_notify_done(r, status, NULL, msg);
+        host_alert_execution(h, r, status, msg);
     } else {
+        host_alert_execution(h, r, r->last_status,
+                             r->last_error ? r->last_error : NULL);
         run_notify_done(r, r->end_status ? r->end_status : "unknown",
                         r->end_output, r->end_error);
     }
@@ -1463,6 +1475,10 @@ static void recover_finish(void *arg, int commit_rc) {
     free(j);
     host_sched_start(h);
     host_poll_start(h);
+    host_alerts_start(h);
+    for (size_t k = 0; h->reg && k < h->reg->nrefused; k++)
+        host_alert_refused(h, h->reg->refused[k].path,
+                           h->reg->refused[k].reason);
 }
 
 /* ---- components: the host's own view, and reloading ----
@@ -1713,6 +1729,7 @@ static void begin_shutdown(host *h, const char *why) {
     host_sched_stop(h);
     host_poll_stop(h);
     host_retry_stop(h);
+    host_alerts_stop(h);
     uv_close((uv_handle_t *)&h->reload_timer, NULL);
     if (h->http)
         http_server_stop(h->http, on_http_stopped, h);

@@ -188,6 +188,16 @@ static const char *const migrations[] = {
     " updated_us INTEGER"
     ");"
     "CREATE INDEX dead_letters_by ON dead_letters(instance, flow, created_us);",
+    /* 8: alerts waiting to be delivered (and being retried). */
+    "CREATE TABLE alert_outbox ("
+    " id TEXT PRIMARY KEY,"
+    " target_json TEXT NOT NULL,"
+    " event_json TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_us INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " created_us INTEGER NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -1457,6 +1467,84 @@ static int sq_dead_letter_mark(store *base, const char *id, const char *state,
     return rc;
 }
 
+/* ---- the alert outbox (rare: statements prepared per call) ---- */
+
+static int one_shot(sqlite_store *s, const char *op, const char *sql,
+                    sqlite3_stmt **st) {
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_err(s, op, NULL);
+    return 0;
+}
+
+static int sq_outbox_put(store *base, const char *id, const char *target_json,
+                         const char *event_json, int64_t next_us) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = one_shot(s, "outbox_put",
+                      "INSERT INTO alert_outbox (id, target_json, event_json,"
+                      " next_us, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                      &st);
+    if (rc)
+        return rc;
+    bind_text(st, 1, id);
+    bind_text(st, 2, target_json);
+    bind_text(st, 3, event_json);
+    sqlite3_bind_int64(st, 4, next_us);
+    sqlite3_bind_int64(st, 5, store_now_us());
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "outbox_put", NULL);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_outbox_list(store *base, json_t **out) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *out = NULL;
+    int rc = one_shot(s, "outbox_list",
+                      "SELECT id, target_json, event_json, attempts, next_us"
+                      " FROM alert_outbox ORDER BY created_us",
+                      &st);
+    if (rc)
+        return rc;
+    json_t *a = json_array();
+    while (a && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(
+            a,
+            json_pack("{s:o, s:o, s:o, s:i, s:I}", "id", col_str(st, 0),
+                      "target", col_json(st, 1, 0), "event", col_json(st, 2, 0),
+                      "attempts", sqlite3_column_int(st, 3), "next_us",
+                      (json_int_t)sqlite3_column_int64(st, 4)));
+    int ret = a && rc == SQLITE_DONE ? 0 : db_err(s, "outbox_list", NULL);
+    sqlite3_finalize(st);
+    if (ret)
+        json_decref(a);
+    else
+        *out = a;
+    return ret;
+}
+
+static int sq_outbox_update(store *base, const char *id, int done, int attempts,
+                            int64_t next_us, const char *error) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = one_shot(s, "outbox_update",
+                      done ? "DELETE FROM alert_outbox WHERE id = ?1"
+                           : "UPDATE alert_outbox SET attempts = ?2,"
+                             " next_us = ?3, last_error = ?4 WHERE id = ?1",
+                      &st);
+    if (rc)
+        return rc;
+    bind_text(st, 1, id);
+    if (!done) {
+        sqlite3_bind_int(st, 2, attempts);
+        sqlite3_bind_int64(st, 3, next_us);
+        bind_text(st, 4, error);
+    }
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "outbox_update", NULL);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -1531,6 +1619,9 @@ static const store_vtable sqlite_vtable = {
     .dead_letter_get = sq_dead_letter_get,
     .dead_letter_list = sq_dead_letter_list,
     .dead_letter_mark = sq_dead_letter_mark,
+    .outbox_put = sq_outbox_put,
+    .outbox_list = sq_outbox_list,
+    .outbox_update = sq_outbox_update,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

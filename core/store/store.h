@@ -233,6 +233,16 @@ typedef struct store_vtable {
                             const char *state, int limit, json_t **out);
     int (*dead_letter_mark)(store *s, const char *id, const char *state,
                             const char *replayed_by);
+
+    /* The alert outbox: an alert to deliver (target and event as JSON
+     * text) until it is delivered. list: every pending one as {"id",
+     * "target", "event", "attempts", "next_us"}; update: done deletes it,
+     * else records a failed attempt and the next try. */
+    int (*outbox_put)(store *s, const char *id, const char *target_json,
+                      const char *event_json, int64_t next_us);
+    int (*outbox_list)(store *s, json_t **out);
+    int (*outbox_update)(store *s, const char *id, int done, int attempts,
+                         int64_t next_us, const char *error);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

@@ -1,7 +1,11 @@
 /* Hex, base64, percent-encoding and UTF-8 checks for the webhook area. */
+#include "webhook.h"
 #include "webhook_internal.h"
 
+#include <openssl/evp.h>
+
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,4 +246,38 @@ int webhook_ieq(const char *s, size_t len, const char *lit) {
             return 0;
     }
     return 1;
+}
+
+int webhook_stdwh_sign(const char *secret, const char *id, long long ts,
+                       const void *body, size_t len, char *out, size_t n) {
+    if (!secret || strncmp(secret, "whsec_", 6) || !id || strchr(id, '.'))
+        return -1;
+    unsigned char key[128];
+    size_t klen = 0;
+    if (webhook_b64_decode(secret + 6, strlen(secret + 6), key, sizeof(key),
+                           &klen))
+        return -1;
+    char head[256];
+    int hl = snprintf(head, sizeof(head), "%s.%lld.", id, ts);
+    if (hl < 0 || (size_t)hl >= sizeof(head))
+        return -1;
+    unsigned char md[32];
+    size_t mdlen = 0;
+    unsigned char *msg = malloc((size_t)hl + len + 1);
+    if (!msg)
+        return -1;
+    memcpy(msg, head, (size_t)hl);
+    memcpy(msg + hl, body, len);
+    unsigned char *r = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, klen,
+                                 msg, (size_t)hl + len, md, sizeof(md), &mdlen);
+    free(msg);
+    memset(key, 0, sizeof(key));
+    if (!r)
+        return -1;
+    char *b64 = webhook_b64_encode(md, mdlen);
+    if (!b64)
+        return -1;
+    int w = snprintf(out, n, "v1,%s", b64);
+    free(b64);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
 }

@@ -151,4 +151,10 @@ const char *webhook_failure_name(webhook_failure f);
 json_t *webhook_parse_body(const char *content_type, const void *body,
                            size_t len, char *err, size_t errlen);
 
+/* Signs as a Standard Webhooks sender does: out gets "v1,BASE64(HMAC-
+ * SHA256(key, id.ts.body))", key being the base64 after "whsec_" in
+ * secret. Returns 0, or -1 (a bad secret or id, or out too small). */
+int webhook_stdwh_sign(const char *secret, const char *id, long long ts,
+                       const void *body, size_t len, char *out, size_t n);
+
 #endif

@@ -109,7 +109,12 @@ def integration(base):
                             "json": {"n": "{{ trigger.body.n }}"}}},
                  {"name": "out", "action": "core.set",
                   "input": {"value": "{{ steps.call.output.body }}"}}]}
-            for name in ("api", "burst", "user", "seeded")]}
+            for name in ("api", "burst", "user", "seeded")] + [
+            {"name": "on_alert",
+             "steps": [{"name": "got", "action": "core.set",
+                        "input": {"value": "{{ trigger.alert }}"}}]}],
+        "alerts": [{"name": "reauth", "when": "reauth",
+                    "notify": [{"flow": "on_alert"}]}]}
 
 
 def instance(base, seeded_refresh):
@@ -319,6 +324,12 @@ def cases(root):
             st = srv.ctl("stats")
             check(st["token_requests_total"] == 1,
                   "the host asked the server again: %r" % st)
+            alerts = [h.execution(a["id"]) for a in h.get(
+                "/api/v1/executions", query={"flow": "on_alert"}).json]
+            check(len(alerts) == 1 and
+                  alerts[0]["output"]["condition"] == "reauth" and
+                  alerts[0]["output"]["connection"] == "seeded",
+                  "reauth alert: %r" % [a.get("output") for a in alerts])
         case("a refused refresh token marks the connection as needing "
              "re-authorisation", reauth)
 

@@ -1049,6 +1049,25 @@ static void test_body_other_types(void **state) {
     assert_null(webhook_parse_body("application/json", "{", 1, NULL, 0));
 }
 
+/* Signing as a sender: the Standard Webhooks vector of protocols.md 1.6. */
+static void test_stdwh_sign(void **state) {
+    (void)state;
+    char sig[128];
+    const char *body = "{\"test\": 2432232314}";
+    assert_int_equal(
+        webhook_stdwh_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                           "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                           strlen(body), sig, sizeof(sig)),
+        0);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    assert_int_equal(
+        webhook_stdwh_sign("MfKQ9r8G", "m", 1, "", 0, sig, sizeof(sig)), -1);
+    assert_int_equal(
+        webhook_stdwh_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "a.b", 1,
+                           "", 0, sig, sizeof(sig)),
+        -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_github),
@@ -1069,6 +1088,7 @@ int main(void) {
         cmocka_unit_test(test_body_multipart),
         cmocka_unit_test(test_body_multipart_malformed),
         cmocka_unit_test(test_body_other_types),
+        cmocka_unit_test(test_stdwh_sign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
