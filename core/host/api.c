@@ -152,9 +152,15 @@ static void h_instance_deploy(void *ud, http_req *r) {
     size_t len;
     const void *body = http_req_body(r, &len);
     json_error_t e;
-    json_t *doc = body ? json_loadb(body, len, 0, &e) : NULL;
+    json_t *doc =
+        body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &e) : NULL;
     json_t *ig = json_object_get(doc, "integration");
     json_t *in = json_object_get(doc, "instance");
+    if (body && !doc) {
+        http_respond_error(r, 400, "invalid JSON at line %d column %d: %s",
+                           e.line, e.column, e.text);
+        return;
+    }
     if (!json_is_object(ig) || !json_is_object(in)) {
         http_respond_error(r, 400,
                            "expected a JSON object {\"integration\": {...}, "

@@ -40,6 +40,8 @@
 #include <unistd.h>
 
 #define DEFAULT_MAX_BODY (16u * 1024 * 1024)
+/* The request headers' total size (names, values and separators). */
+#define HTTP_MAX_HEADER_BYTES (32u * 1024)
 #define DEFAULT_IDLE_MS 10000
 #define LISTEN_BACKLOG 511
 #define STOP_POLL_MS 20
@@ -710,6 +712,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
 
     if (plen == 0 || path[0] != '/') {
         http_respond_error(r, 404, "no such resource");
+        return 0;
+    }
+    /* Request headers past a bound are refused (431) before any handler
+     * sees them: the parser accepts more than anyone needs. */
+    size_t hbytes = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        hbytes += req->headers.entries[i].name->len +
+                  req->headers.entries[i].value.len + 4;
+    if (hbytes > HTTP_MAX_HEADER_BYTES) {
+        http_respond_error(r, 431,
+                           "the request headers are %zu bytes, over the "
+                           "limit of %u",
+                           hbytes, (unsigned)HTTP_MAX_HEADER_BYTES);
         return 0;
     }
     if (has_dot_segment(path, plen)) {
