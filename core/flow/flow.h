@@ -32,7 +32,7 @@ int flow_load_registry(abi_registry *r, const char *dir, char **err);
 #define FLOW_JSON_TEXT                                                         \
     (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
 
-/* A duration: a whole number with a unit, "500ms", "30s", "15m", "2h", or
+/* A duration: a whole number with a unit, "500ms", "30s", "15m", "2h", "7d", or
  * a bare whole number of milliseconds. Returns 0 with *out in ms, or -1
  * (malformed or too large) leaving *out alone. */
 int flow_parse_duration_ms(const char *s, uint64_t *out);

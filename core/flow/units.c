@@ -52,6 +52,7 @@ int flow_parse_duration_ms(const char *s, uint64_t *out) {
                                  {"s", 1000},
                                  {"m", 60 * 1000},
                                  {"h", 60 * 60 * 1000},
+                                 {"d", 24 * 60 * 60 * 1000},
                                  {NULL, 0}};
     return parse_with_units(s, units, out);
 }

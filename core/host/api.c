@@ -43,6 +43,9 @@ void host_metrics_declare(metrics *m) {
                     "OAuth 2.0 connections whose refresh was refused: they "
                     "need a person to authorise them again.",
                     NULL, 0);
+    metrics_declare(m, "ferry_pruned_total", "counter",
+                    "Executions and dead letters deleted by retention.", NULL,
+                    0);
     metrics_declare(m, "ferry_alerts_sent_total", "counter",
                     "Alerts delivered to Slack or a webhook.", NULL, 0);
     metrics_declare(m, "ferry_poll_items_total", "counter",

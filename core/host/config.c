@@ -263,10 +263,12 @@ static int load_file(loader *l) {
     static const char *const keys[] = {
         "listen",      "tls",        "components_dir",  "database",
         "deployments", "api_tokens", "limits",          "shutdown_grace",
-        "log_format",  "public_url", "master_key_file", NULL};
+        "log_format",  "public_url", "master_key_file", "retention",
+        NULL};
     static const char known_text[] =
         "listen, tls, components_dir, database, deployments, api_tokens, "
-        "limits, shutdown_grace, log_format, public_url, master_key_file";
+        "limits, shutdown_grace, log_format, public_url, master_key_file, "
+        "retention";
     host_config *c = l->c;
     json_error_t e;
     FILE *f = fopen(l->file, "r");
@@ -325,6 +327,37 @@ static int load_file(loader *l) {
         get_path(l, doc, "master_key_file", "master_key_file",
                  &c->master_key_file))
         goto out;
+    if ((v = json_object_get(doc, "retention"))) {
+        static const char *const rkeys[] = {"executions", "max_executions",
+                                            "dead_letters", NULL};
+        const json_t *mx;
+        if (!json_is_object(v)) {
+            fail(l, "retention",
+                 "expected an object {\"executions\": \"30d\", "
+                 "\"max_executions\": N, \"dead_letters\": \"90d\"}");
+            goto out;
+        }
+        if (check_keys(l, v, "retention", rkeys,
+                       "executions, max_executions, dead_letters") ||
+            get_duration(l, v, "executions", "retention.executions", &ms,
+                         &given))
+            goto out;
+        if (given)
+            c->retention_ms = ms;
+        if (get_duration(l, v, "dead_letters", "retention.dead_letters", &ms,
+                         &given))
+            goto out;
+        if (given)
+            c->dl_retention_ms = ms;
+        if ((mx = json_object_get(v, "max_executions"))) {
+            if (!json_is_integer(mx) || json_integer_value(mx) < 0) {
+                fail(l, "retention.max_executions",
+                     "expected a whole number, 0 for no limit");
+                goto out;
+            }
+            c->retention_count = (uint64_t)json_integer_value(mx);
+        }
+    }
     if ((v = json_object_get(doc, "public_url"))) {
         const char *u = json_string_value(v);
         if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))) {
@@ -410,6 +443,8 @@ static int set_defaults(host_config *c) {
     c->max_recorded = 65536;
     c->max_output = 64ull * 1024 * 1024;
     c->shutdown_grace_ms = 30 * 1000;
+    c->retention_ms = 30ull * 24 * 60 * 60 * 1000;
+    c->dl_retention_ms = 90ull * 24 * 60 * 60 * 1000;
     c->listen_host = strdup("127.0.0.1");
     c->components_dir = strdup("build/components");
     c->db = strdup("ferry.db");

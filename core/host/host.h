@@ -37,6 +37,10 @@ typedef struct host_config {
     char *port_file;            /* write the bound port here (tests) */
     char *public_url;           /* how users reach the host (OAuth redirects) */
     char *master_key_file;      /* the master key, unless FERRY_MASTER_KEY */
+    /* "retention": ended executions older than retention_ms (0: kept) or
+     * beyond the newest retention_count (0: no count); dead letters no
+     * longer open older than dl_retention_ms (0: kept) */
+    uint64_t retention_ms, retention_count, dl_retention_ms;
 } host_config;
 
 /* Defaults, then the file (if non-NULL), then FERRY_* environment

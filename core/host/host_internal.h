@@ -185,6 +185,8 @@ void host_poll_run_done(host *h, const run *r);
 void host_retry_schedule(host *h, const char *id, const char *instance,
                          const char *flow, int64_t due_us);
 void host_retry_stop(host *h);
+/* Starts the retention pruning too (after start-up recovery). */
+void host_retry_start(host *h);
 /* Dead letters over HTTP (retries.c). */
 void host_dead_letters_list(void *ud, http_req *r);
 void host_dead_letter_get(void *ud, http_req *r);

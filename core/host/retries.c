@@ -36,6 +36,9 @@ typedef struct wait_item {
 struct host_retries {
     host *h;
     uv_timer_t timer;
+    uv_timer_t prune; /* retention */
+    int pruning;      /* a prune job is in flight */
+    int closing;      /* handles still to close */
     wait_item *items;
     size_t n, cap;
     int stopped;
@@ -60,6 +63,74 @@ static void arm(struct host_retries *r) {
     uv_timer_start(&r->timer, on_timer, (uint64_t)wait, 0);
 }
 
+/* ---- retention: pruned in small batches, each its own store job ---- */
+
+#define PRUNE_BATCH 500
+
+typedef struct prune_job {
+    struct host_retries *r;
+    int deleted;
+    int rc;
+    char err[512];
+} prune_job;
+
+static void prune_run(store *st, void *arg) {
+    prune_job *j = arg;
+    const host_config *c = j->r->h->cfg;
+    int64_t now = store_now_us();
+    int64_t before =
+        c->retention_ms ? now - (int64_t)c->retention_ms * 1000 : INT64_MIN;
+    int64_t dl =
+        c->dl_retention_ms ? now - (int64_t)c->dl_retention_ms * 1000 : 0;
+    j->rc = st->vt->prune
+                ? st->vt->prune(st, before, (int64_t)c->retention_count, dl,
+                                PRUNE_BATCH, &j->deleted)
+                : 0;
+    if (j->rc)
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+}
+
+static void prune_start(struct host_retries *r);
+
+static void prune_done(void *arg, int commit_rc) {
+    prune_job *j = arg;
+    struct host_retries *r = j->r;
+    r->pruning = 0;
+    if (r->stopped && !r->closing) {
+        free(j);
+        free(r); /* closed while this job ran */
+        return;
+    }
+    if (j->rc || commit_rc)
+        host_log(r->h, "warn", NULL, "retention: %s",
+                 j->rc ? j->err : "the store did not commit");
+    else if (j->deleted)
+        metrics_add(r->h->m, "ferry_pruned_total", j->deleted, NULL);
+    /* A full batch: more to go, in the next job (others run in between). */
+    int more = !j->rc && !commit_rc && j->deleted >= PRUNE_BATCH;
+    free(j);
+    if (more && !r->stopped)
+        prune_start(r);
+}
+
+static void prune_start(struct host_retries *r) {
+    if (r->pruning || r->stopped)
+        return;
+    const host_config *c = r->h->cfg;
+    if (!c->retention_ms && !c->retention_count && !c->dl_retention_ms)
+        return;
+    prune_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->r = r;
+    r->pruning = 1;
+    storeq_push(r->h->q, prune_run, prune_done, j);
+}
+
+static void on_prune(uv_timer_t *t) {
+    prune_start(t->data);
+}
+
 static struct host_retries *state(host *h) {
     if (h->retries || h->stopping)
         return h->retries;
@@ -70,8 +141,24 @@ static struct host_retries *state(host *h) {
     uv_timer_init(h->loop, &r->timer);
     r->timer.data = r;
     uv_unref((uv_handle_t *)&r->timer);
+    uv_timer_init(h->loop, &r->prune);
+    r->prune.data = r;
+    uv_unref((uv_handle_t *)&r->prune);
+    /* Often enough for short retentions, at most once a minute. */
+    uint64_t every = h->cfg->retention_ms ? h->cfg->retention_ms / 10 : 60000;
+    if (every > 60000)
+        every = 60000;
+    if (every < 1000)
+        every = 1000;
+    uv_timer_start(&r->prune, on_prune, every, every);
     h->retries = r;
     return r;
+}
+
+void host_retry_start(host *h) {
+    struct host_retries *r = state(h);
+    if (r)
+        prune_start(r);
 }
 
 void host_retry_schedule(host *h, const char *id, const char *instance,
@@ -111,7 +198,11 @@ static void free_items(struct host_retries *r) {
 
 static void on_closed(uv_handle_t *hd) {
     struct host_retries *r = hd->data;
+    if (--r->closing)
+        return;
     free_items(r);
+    if (r->pruning)
+        return; /* prune_done runs later: it must not find r freed */
     free(r);
 }
 
@@ -121,7 +212,9 @@ void host_retry_stop(host *h) {
         return;
     h->retries = NULL;
     r->stopped = 1;
+    r->closing = 2;
     uv_close((uv_handle_t *)&r->timer, on_closed);
+    uv_close((uv_handle_t *)&r->prune, on_closed);
 }
 
 /* ---- taking one up ---- */

@@ -1476,6 +1476,7 @@ static void recover_finish(void *arg, int commit_rc) {
     host_sched_start(h);
     host_poll_start(h);
     host_alerts_start(h);
+    host_retry_start(h);
     for (size_t k = 0; h->reg && k < h->reg->nrefused; k++)
         host_alert_refused(h, h->reg->refused[k].path,
                            h->reg->refused[k].reason);

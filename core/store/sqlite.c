@@ -1545,6 +1545,56 @@ static int sq_outbox_update(store *base, const char *id, int done, int attempts,
     return rc;
 }
 
+/* ---- retention ---- */
+
+static int sq_prune(store *base, int64_t before_us, int64_t keep_count,
+                    int64_t dl_before_us, int limit, int *deleted) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *deleted = 0;
+    /* Ended executions only, never one whose poll item is still to be
+     * disposed of (its outcome decides what happens to the item). Steps
+     * and logs go with them (ON DELETE CASCADE). */
+    int rc =
+        one_shot(s, "prune",
+                 "DELETE FROM executions WHERE id IN (SELECT id FROM executions"
+                 " WHERE status IN ('succeeded', 'failed', 'cancelled')"
+                 " AND (created_us < ?1 OR (?2 > 0 AND created_us < (SELECT"
+                 " created_us FROM executions ORDER BY created_us DESC LIMIT 1"
+                 " OFFSET ?2)))"
+                 " AND id NOT IN (SELECT execution_id FROM poll_items"
+                 " WHERE disposed_us IS NULL)"
+                 " ORDER BY created_us LIMIT ?3)",
+                 &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, before_us);
+    sqlite3_bind_int64(st, 2, keep_count);
+    sqlite3_bind_int(st, 3, limit);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "prune", NULL);
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    *deleted += sqlite3_changes(s->db);
+    if (dl_before_us <= 0)
+        return 0;
+    /* Dead letters that were replayed or discarded; open ones stay. */
+    rc = one_shot(s, "prune",
+                  "DELETE FROM dead_letters WHERE id IN (SELECT id FROM"
+                  " dead_letters WHERE state != 'open' AND created_us < ?1"
+                  " ORDER BY created_us LIMIT ?2)",
+                  &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, dl_before_us);
+    sqlite3_bind_int(st, 2, limit);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "prune", NULL);
+    sqlite3_finalize(st);
+    if (!rc)
+        *deleted += sqlite3_changes(s->db);
+    return rc;
+}
+
 static int exec_sql(sqlite_store *s, const char *op, const char *sql);
 
 static int sq_tx_begin(store *base) {
@@ -1622,6 +1672,7 @@ static const store_vtable sqlite_vtable = {
     .outbox_put = sq_outbox_put,
     .outbox_list = sq_outbox_list,
     .outbox_update = sq_outbox_update,
+    .prune = sq_prune,
 };
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */

@@ -243,6 +243,14 @@ typedef struct store_vtable {
     int (*outbox_list)(store *s, json_t **out);
     int (*outbox_update)(store *s, const char *id, int done, int attempts,
                          int64_t next_us, const char *error);
+
+    /* Retention: deletes at most limit ended executions (with their steps
+     * and logs) created before before_us or older than the newest
+     * keep_count (0: no count), never one whose poll item is still to be
+     * disposed of; then at most limit dead letters no longer open created
+     * before dl_before_us (0: none). *deleted: rows deleted. */
+    int (*prune)(store *s, int64_t before_us, int64_t keep_count,
+                 int64_t dl_before_us, int limit, int *deleted);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

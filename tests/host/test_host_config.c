@@ -230,7 +230,7 @@ typedef struct err_case {
     "unknown field (known: listen, tls, components_dir, database, "            \
     "deployments, api_tokens, limits, shutdown_grace, log_format, "            \
     "public_url, "                                                             \
-    "master_key_file)"
+    "master_key_file, retention)"
 #define NOPATH "expected a non-empty path string"
 
 static const err_case error_cases[] = {
@@ -261,6 +261,14 @@ static const err_case error_cases[] = {
      "\"https://ferry.example.com\"",
      0},
     {"{'master_key_file': 7}", "master_key_file: " NOPATH, 0},
+    {"{'retention': 5}",
+     "retention: expected an object {\"executions\": \"30d\", "
+     "\"max_executions\": N, \"dead_letters\": \"90d\"}",
+     0},
+    {"{'retention': {'executions': 'forever'}}", "retention.executions: " DUR,
+     0},
+    {"{'retention': {'max_executions': -1}}",
+     "retention.max_executions: expected a whole number, 0 for no limit", 0},
     /* tls */
     {"{'tls': 'cert.pem'}",
      "tls: expected an object {\"cert\": PATH, \"key\": PATH}", 0},
@@ -409,7 +417,8 @@ static void test_parse_duration(void **state) {
         {" 1s", -1, 0},
         {"1s ", -1, 0},
         {"10 s", -1, 0},
-        {"1d", -1, 0},
+        {"1d", 0, 86400000},
+        {"1w", -1, 0},
         {"1S", -1, 0},
         {"1sec", -1, 0},
         {"1h30m", -1, 0},

@@ -157,6 +157,16 @@ def wait_all_final(h, flow, n, timeout):
         time.sleep(0.2)
 
 
+def wait_for_value(what, fn, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        check(time.monotonic() < deadline, what)
+        time.sleep(0.2)
+
+
 def dlq(h, *args):
     p = subprocess.run([ts.FERRY, "dlq"] + list(args) +
                        ["--host", "http://127.0.0.1:%d" % h.port,
@@ -351,6 +361,43 @@ def cases(root):
     case("after a SIGKILL, an execution whose running step is idempotent "
          "goes on from it (earlier steps not run again); another is "
          "interrupted", crash_resume)
+    def retention():
+        h.signal(signal.SIGTERM)
+        check(h.wait_exit(15) == 0, "the host did not stop")
+        ts.wait_gone(h.dir, 5)
+        with open(h.config) as f:
+            cfg = json.load(f)
+        cfg["retention"] = {"executions": "3s", "dead_letters": "3s"}
+        with open(h.config, "w") as f:
+            json.dump(cfg, f)
+        svc.mode = "down"
+        h.start()
+        before = len(h.get("/api/v1/executions",
+                           query={"limit": 10000}).json)
+        open_before = len(h.get("/api/v1/dead-letters",
+                                query={"state": "open"}).json)
+        keep = start(h, "slow", "k1")  # parks for 4 s: never deleted
+        h.wait_status(keep, ("waiting",), timeout=20)
+
+        def pruned():
+            xs = h.get("/api/v1/executions", query={"limit": 10000}).json
+            return xs if len(xs) <= 2 else None
+        xs = wait_for_value("old executions not deleted", pruned, 30)
+        check(keep in [x["id"] for x in xs], "the waiting execution was "
+              "deleted")
+        letters = h.get("/api/v1/dead-letters", query={"state": "all"}).json
+        check(all(d["state"] == "open" for d in letters) and
+              len(letters) == open_before,
+              "dead letters after retention: %r"
+              % sorted({d["state"] for d in letters}))
+        m = h.get("/metrics").text
+        print("# %d executions before, %d after; %s" % (
+            before, len(xs), [ln for ln in m.splitlines()
+                              if ln.startswith("ferry_pruned_total")]),
+              flush=True)
+        svc.mode = "up"
+    case("retention deletes old ended executions and replayed letters, "
+         "never a waiting one or an open letter", retention)
     ts.stop(ts.current)
     svc.server.shutdown()
 
