@@ -337,6 +337,39 @@ static void read_done(void *arg, int commit_rc) {
     read_job_free(j);
 }
 
+/* Cancelling an execution that is not active here: one waiting for a
+ * retry ends "cancelled" (the retry timer then finds it no longer
+ * waiting); another is unknown (404) or already ended (409). */
+static void cancel_run(store *st, void *arg) {
+    read_job *j = arg;
+    get_run(st, arg);
+    const char *status = json_string_value(json_object_get(j->out, "status"));
+    if (j->rc || !status || strcmp(status, "waiting"))
+        return;
+    store_exec_end e = {.id = j->id,
+                        .status = "cancelled",
+                        .ended_us = store_now_us(),
+                        .error_code = FERRY_ECANCELLED,
+                        .error_message = "cancelled while waiting for a retry"};
+    j->rc = st->vt->exec_end(st, &e);
+    if (j->rc)
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+    else
+        j->cancel = 2;
+}
+
+static void cancel_done(void *arg, int commit_rc) {
+    read_job *j = arg;
+    if (j->cancel == 2 && !j->rc && !commit_rc) {
+        http_respond_json(
+            j->r, 200,
+            json_pack("{s:s, s:s}", "id", j->id, "status", "cancelled"));
+        read_job_free(j);
+        return;
+    }
+    read_done(arg, commit_rc);
+}
+
 /* An RFC 3339 time (sched_parse_time_us) or an integer of milliseconds
  * since the epoch. */
 static int parse_time_us(const char *s, int64_t *out) {
@@ -407,7 +440,7 @@ static void h_execution_cancel(void *ud, http_req *r) {
     if (!j)
         return;
     j->cancel = 1;
-    storeq_push(h->q, get_run, read_done, j);
+    storeq_push(h->q, cancel_run, cancel_done, j);
 }
 
 const http_route host_routes[] = {

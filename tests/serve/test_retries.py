@@ -329,6 +329,22 @@ def cases(root):
     case("an execution parked for a retry goes on after a host restart",
          across_restart)
 
+    def cancel_waiting():
+        svc.mode = "down"
+        xid = start(h, "slow", "c9")
+        h.wait_status(xid, ("waiting",), timeout=20)
+        r = h.request("DELETE", "/api/v1/executions/" + xid)
+        check(r.status == 200 and r.json["status"] == "cancelled",
+              "cancel: %r" % r)
+        time.sleep(5)  # past its due time: it must not run again
+        x = h.execution(xid)
+        check(x["status"] == "cancelled" and
+              len([s for s in x["steps"] if s["name"] == "call"]) == 1,
+              "after its due time: %s %r" % (x["status"],
+                                             [s["name"] for s in x["steps"]]))
+        svc.mode = "up"
+    case("an execution waiting for a retry can be cancelled", cancel_waiting)
+
     def crash_resume():
         a = start(h, "resumable", "c1")
         b = start(h, "not_resumable", "c2")
