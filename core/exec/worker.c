@@ -73,13 +73,27 @@ static int secret_field(const char *name) {
 
 /* Every known secret of the instance goes into the stream store's set:
  * secret-looking connection fields and config values declared secret. */
-static void add_secrets(store *st, const flow_integration *ig,
-                        const flow_instance *in) {
+/* Whether the connection type declares the field as secret: its
+ * description says so ("... (secret)", "keep it secret"). */
+static int declared_secret(const abi_registry *reg, const char *type,
+                           const char *field) {
+    const ferry_connection_type *ct =
+        type ? abi_find_connection_type(reg, type) : NULL;
+    for (const ferry_input *f = ct ? ct->fields : NULL; f && f->name; f++)
+        if (!strcmp(f->name, field))
+            return f->description && strcasestr(f->description, "secret");
+    return 0;
+}
+
+static void add_secrets(store *st, const abi_registry *reg,
+                        const flow_integration *ig, const flow_instance *in) {
     const char *k, *fk;
     json_t *v, *fv;
     json_object_foreach(in->connections, k, v) {
+        const char *type = json_string_value(json_object_get(v, "type"));
         json_object_foreach(json_object_get(v, "fields"), fk, fv) {
-            if (json_is_string(fv) && secret_field(fk))
+            if (json_is_string(fv) &&
+                (secret_field(fk) || declared_secret(reg, type, fk)))
                 exec_stream_add_secret(st, json_string_value(fv));
         }
     }
@@ -220,7 +234,7 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
     } else {
         store *st = exec_stream_store(sock);
         if (st)
-            add_secrets(st, ig, in);
+            add_secrets(st, reg, ig, in);
         flow_exec_opts o = {
             .st = st,
             .token = worker_token,
