@@ -1104,7 +1104,17 @@ static void listing_done(poll_entry *e, const run *r) {
         for (size_t k = 0; k < n; k++) {
             const poll_file *f = &e->prev.files[idx[k]];
             json_t *item = json_deep_copy(json_object_get(by_rel, f->rel));
-            char *key = poll_file_key(f);
+            /* A version the source gives (Dropbox's rev) names a file's
+             * content better than its size and mtime in seconds. */
+            const char *ver =
+                json_string_value(json_object_get(item, "version"));
+            if (!ver)
+                ver = json_string_value(json_object_get(item, "rev"));
+            char *key = NULL;
+            if (ver && asprintf(&key, "%s|%s", f->rel, ver) < 0)
+                key = NULL;
+            if (!ver)
+                key = poll_file_key(f);
             if (item && key) {
                 json_object_set_new(item, "key", json_string(key));
                 json_array_append_new(take, item);
