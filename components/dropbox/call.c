@@ -321,14 +321,17 @@ static void read_error(ferry_ctx *ctx, const dbx_req *r, const json_t *resp,
     char idpart[96] = "";
     if (reqid)
         snprintf(idpart, sizeof(idpart), ", request id %.64s", reqid);
-    snprintf(e->message, sizeof(e->message),
-             "dropbox %s%s: %s%s%s (HTTP %ld%s%s)%s%s", r->route, where,
-             e->tags[0]      ? e->tags
-             : status >= 500 ? "server error"
-             : status == 429 ? "too_many_requests"
-                             : "request refused",
-             user ? ": " : "", user ? user : "", status, idpart,
-             extra ? extra : "", ex[0] ? ": " : "", ex);
+    /* Truncated if long: the return value is looked at so that a
+     * shortened message is not a warning. */
+    if (snprintf(e->message, sizeof(e->message),
+                 "dropbox %s%s: %s%s%s (HTTP %ld%s%s)%s%s", r->route, where,
+                 e->tags[0]      ? e->tags
+                 : status >= 500 ? "server error"
+                 : status == 429 ? "too_many_requests"
+                                 : "request refused",
+                 user ? ": " : "", user ? user : "", status, idpart,
+                 extra ? extra : "", ex[0] ? ": " : "", ex) < 0)
+        e->message[0] = 0;
     json_decref(body);
 }
 

@@ -97,7 +97,7 @@ store *exec_stream_store(int sock);
 int exec_stream_ask(store *s, json_t *req, json_t **answer);
 /* Adds a known secret value (copied): from then on it is replaced by
  * "[redacted]" in everything the stream store sends. Values shorter than
- * 4 bytes are not redacted. Returns 0 or a FERRY_E* code. */
+ * 6 bytes are not redacted. Returns 0 or a FERRY_E* code. */
 int exec_stream_add_secret(store *s, const char *value);
 
 #endif

@@ -74,14 +74,16 @@ static int secret_field(const char *name) {
 /* Every known secret of the instance goes into the stream store's set:
  * secret-looking connection fields and config values declared secret. */
 /* Whether the connection type declares the field as secret: its
- * description says so ("... (secret)", "keep it secret"). */
+ * description says "(secret)" or "keep it secret". */
 static int declared_secret(const abi_registry *reg, const char *type,
                            const char *field) {
     const ferry_connection_type *ct =
         type ? abi_find_connection_type(reg, type) : NULL;
     for (const ferry_input *f = ct ? ct->fields : NULL; f && f->name; f++)
         if (!strcmp(f->name, field))
-            return f->description && strcasestr(f->description, "secret");
+            return f->description &&
+                   (strcasestr(f->description, "(secret)") ||
+                    strcasestr(f->description, "keep it secret"));
     return 0;
 }
 

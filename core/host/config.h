@@ -19,7 +19,7 @@ int host_parse_listen(const char *s, char **host, int *port);
 
 /* The expected forms, as error messages quote them. Static strings. */
 #define HOST_DURATION_EXPECTED                                                 \
-    "expected a duration like \"30s\" or \"15m\" (units ms, s, m, h, d) or a "    \
+    "expected a duration like \"30s\" or \"15m\" (units ms, s, m, h, d) or a " \
     "number of milliseconds"
 #define HOST_SIZE_EXPECTED                                                     \
     "expected a size like \"64KiB\" or \"512MiB\" (units B, KiB, MiB, GiB) "   \

@@ -67,7 +67,7 @@ void secret_fingerprint(const char *value, char out[17]);
 /* The marker a secret is replaced with. */
 #define SECRET_REDACTED "[redacted]"
 /* Shorter values are not redacted: they would hide ordinary text. */
-#define SECRET_MIN_REDACT 4
+#define SECRET_MIN_REDACT 6
 
 typedef struct secret_set {
     char **values; /* owned, longest first */
