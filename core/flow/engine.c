@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_RECORDED 65536
 
@@ -505,8 +506,18 @@ static int can_park(const exec *x) {
     return 1;
 }
 
+/* A number in [0, 1) for the retry jitter: seeded per process, lazily
+ * (workers are forked: each seeds itself on its first use). */
 static double rnd(void) {
-    return (double)(rand() % 10000) / 10000.0;
+    static unsigned seed;
+    static pid_t seeded_by;
+    if (seeded_by != getpid()) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (unsigned)ts.tv_nsec ^ (unsigned)getpid() ^ (unsigned)ts.tv_sec;
+        seeded_by = getpid();
+    }
+    return (double)(rand_r(&seed) % 10000) / 10000.0;
 }
 
 /* Sleeps ms in short slices; returns nonzero if cancelled meanwhile. */
