@@ -215,8 +215,8 @@ static void h_instance_deploy(void *ud, http_req *r) {
                        dp->integration),
              existed ? "instance redeployed" : "instance deployed");
     deploy_table_put(h->deps, dp);
-    host_sched_reload(h);
-    host_poll_reload(h);
+    host_sched_reload_instance(h, dp->instance);
+    host_poll_reload_instance(h, dp->instance);
     http_respond_json(r, existed ? 200 : 201, summary);
     json_decref(doc);
 }

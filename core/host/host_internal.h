@@ -166,7 +166,9 @@ void dispatch(host *h);
  * flow, fire time) before its execution is queued. */
 void host_sched_start(host *h);  /* after start-up recovery */
 void host_sched_reload(host *h); /* the deployments changed */
-void host_sched_stop(host *h);   /* shutdown: close the timers */
+/* One instance was deployed or redeployed: only its entries change. */
+void host_sched_reload_instance(host *h, const char *instance);
+void host_sched_stop(host *h); /* shutdown: close the timers */
 
 /* Polls (poller.c): looks for new items of every poll trigger of the
  * deployed instances; each item's dedupe key is claimed in the same store
@@ -174,7 +176,8 @@ void host_sched_stop(host *h);   /* shutdown: close the timers */
  * execution has ended. */
 void host_poll_start(host *h);  /* after start-up recovery */
 void host_poll_reload(host *h); /* the deployments changed */
-void host_poll_stop(host *h);   /* shutdown */
+void host_poll_reload_instance(host *h, const char *instance);
+void host_poll_stop(host *h); /* shutdown */
 /* A run ended (its end is queued to the store): its poll, if it came from
  * one, looks again soon to dispose of its items. */
 void host_poll_run_done(host *h, const run *r);

@@ -958,9 +958,10 @@ static void start_entry(struct host_poll *p, deployment *dep,
     look(e); /* a first look now: files that waited while the host was down */
 }
 
-static void build_entries(struct host_poll *p) {
+static void build_entries(struct host_poll *p, const char *only) {
     host *h = p->h;
-    json_t *list = deploy_table_list(h->deps);
+    json_t *list = only ? json_pack("[{s:s}]", "instance", only)
+                        : deploy_table_list(h->deps);
     size_t i;
     json_t *item;
     json_array_foreach(list, i, item) {
@@ -997,7 +998,7 @@ void host_poll_start(host *h) {
     }
     p->h = h;
     h->poll = p;
-    build_entries(p);
+    build_entries(p, NULL);
 }
 
 void host_poll_reload(host *h) {
@@ -1010,7 +1011,26 @@ void host_poll_reload(host *h) {
     poll_entry *old = p->entries;
     p->entries = NULL;
     close_entries(&old);
-    build_entries(p);
+    build_entries(p, NULL);
+}
+
+void host_poll_reload_instance(host *h, const char *instance) {
+    struct host_poll *p = h->poll;
+    if (!p || p->stopped)
+        return;
+    poll_entry *old = NULL, **q = &p->entries;
+    while (*q) {
+        poll_entry *e = *q;
+        if (!strcmp(e->dep->instance, instance)) {
+            *q = e->next;
+            e->next = old;
+            old = e;
+        } else {
+            q = &e->next;
+        }
+    }
+    close_entries(&old);
+    build_entries(p, instance);
 }
 
 void host_poll_stop(host *h) {

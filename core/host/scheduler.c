@@ -283,9 +283,11 @@ static int in_list(const sched_entry *list, const char *instance,
  * the old timer was closed is not lost (if it did fire, its key is
  * recorded and the second try starts nothing). A new schedule starts at
  * its first fire time after now. */
-static void build_entries(struct host_sched *s, const sched_entry *old) {
+static void build_entries(struct host_sched *s, const sched_entry *old,
+                          const char *only) {
     host *h = s->h;
-    json_t *list = deploy_table_list(h->deps);
+    json_t *list = only ? json_pack("[{s:s}]", "instance", only)
+                        : deploy_table_list(h->deps);
     size_t i;
     json_t *item;
     json_array_foreach(list, i, item) {
@@ -450,7 +452,7 @@ void host_sched_start(host *h) {
     }
     s->h = h;
     h->sched = s;
-    build_entries(s, NULL);
+    build_entries(s, NULL, NULL);
     check_misfires(s);
 }
 
@@ -460,7 +462,28 @@ void host_sched_reload(host *h) {
         return; /* not started yet: start builds from the table then */
     sched_entry *old = s->entries;
     s->entries = NULL;
-    build_entries(s, old);
+    build_entries(s, old, NULL);
+    close_entries(&old);
+}
+
+void host_sched_reload_instance(host *h, const char *instance) {
+    struct host_sched *s = h->sched;
+    if (!s || s->stopped)
+        return;
+    /* Only that instance's entries are rebuilt: a deploy costs the same
+     * with ten instances as with ten thousand. */
+    sched_entry *old = NULL, **p = &s->entries;
+    while (*p) {
+        sched_entry *e = *p;
+        if (!strcmp(e->dep->instance, instance)) {
+            *p = e->next;
+            e->next = old;
+            old = e;
+        } else {
+            p = &e->next;
+        }
+    }
+    build_entries(s, old, instance);
     close_entries(&old);
 }
 
