@@ -259,6 +259,57 @@ def cases(root):
     case("no execution of a flow for longer than 'over' fires the silence "
          "monitor, which resolves when one runs", silence)
 
+    def refused_and_late():
+        # A second host: one worker at a time, so that a scheduled run
+        # waits behind a slow one and starts late; a component file that is
+        # not a component, refused at load.
+        h.signal(ts.signal.SIGTERM)
+        check(h.wait_exit(15) == 0, "the first host did not stop")
+        ts.current["host"] = None
+        with open(os.path.join(comps, "broken.so"), "wb") as f:
+            f.write(b"not an ELF file")
+        h2 = ts.Host(root, "alerts2", components=comps,
+                     limits={"concurrency": 1})
+        h2.start()
+        ts.current["host"] = h2
+        integ = integration(base)
+        integ["flows"].append(
+            {"name": "tick",
+             "trigger": {"type": "schedule", "every": "2s"},
+             "steps": [{"name": "t", "action": "core.set",
+                        "input": {"value": 1}}]})
+        integ["alerts"] = [
+            {"name": "late", "when": "schedule_late", "over": "500ms",
+             "flows": ["tick"], "repeat": "1h",
+             "notify": [{"webhook": {"url": base + "/hook",
+                                     "secret": "{{ config.alert_secret }}"}}]},
+            {"name": "refused", "when": "component_refused", "repeat": "1h",
+             "notify": [{"webhook": {"url": base + "/hook",
+                                     "secret": "{{ config.alert_secret }}"}}]}]
+        r = h2.deploy(integration=integ,
+                      instance={"integration": "alerts-test",
+                                "name": INSTANCE,
+                                "config": {"alert_secret": SECRET},
+                                "connections": {"ops": {"fields":
+                                                        {"token": BOT}}}})
+        check(r.status == 201, "deploy: %r" % r)
+        # Occupy the only worker past a fire time.
+        start(h2, "work", {"fail": False, "ms": 3000})
+        e = wait_for("no schedule_late alert", lambda: rx.events("late"),
+                     20)[0]
+        check(e["flow"] == "tick" and e["condition"] == "schedule_late",
+              "late: %r" % e)
+        # Refusals are checked at start: restart with the deployment.
+        h2.signal(ts.signal.SIGTERM)
+        check(h2.wait_exit(15) == 0, "the second host did not stop")
+        h2.start()
+        e = wait_for("no component_refused alert",
+                     lambda: rx.events("refused"), 20)[0]
+        check("broken.so" in e["component"] and
+              e["condition"] == "component_refused", "refused: %r" % e)
+        check(not rx.bad, "a delivery did not verify")
+    case("a scheduled run that starts late and a component refused at "
+         "load both alert", refused_and_late)
     ts.stop(ts.current)
     rx.server.shutdown()
 
