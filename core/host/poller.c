@@ -140,6 +140,7 @@ typedef struct poll_job {
     size_t taken, disposed, released, left;
     size_t more;    /* new files past max_per_poll */
     json_t *result; /* a component poll's {"items", "cursor"} */
+    json_t *todo;   /* files to dispose of after the commit */
     size_t dups;    /* items whose key was taken before */
     char err[512];
 } poll_job;
@@ -156,6 +157,7 @@ static void job_free(poll_job *j) {
     }
     free(j->ex);
     json_decref(j->result);
+    json_decref(j->todo);
     free(j);
 }
 
@@ -219,16 +221,16 @@ static int move_into(poll_job *j, const char *dir, const char *sub,
 
 /* Deals with a file whose execution ended. Returns the disposition, or
  * NULL if it failed (and will be tried at the next look). */
-static const char *dispose(poll_job *j, const cand *c,
-                           const store_poll_item *it) {
+static const char *dispose(poll_job *j, const char *rel, const char *status,
+                           const char *exec_id) {
     const poll_file_opts *o = &j->e->spec.file;
-    int ok = !strcmp(it->status, "succeeded");
+    int ok = !strcmp(status, "succeeded");
     char dest[PATH_MAX];
     if (o->keep)
         return "kept";
     if (ok && o->delete_after) {
         char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", o->directory, c->f.rel);
+        snprintf(path, sizeof(path), "%s/%s", o->directory, rel);
         if (unlink(path) && errno != ENOENT) {
             job_error(j, "cannot delete %s: %s", path, strerror(errno));
             return NULL;
@@ -238,8 +240,7 @@ static const char *dispose(poll_job *j, const cand *c,
     const char *sub = ok ? o->move_to : o->move_failed_to;
     if (!sub)
         return "kept";
-    if (move_into(j, o->directory, sub, c->f.rel, it->execution_id, dest,
-                  sizeof(dest)))
+    if (move_into(j, o->directory, sub, rel, exec_id, dest, sizeof(dest)))
         return NULL;
     return ok ? "moved" : "moved_failed";
 }
@@ -373,13 +374,14 @@ static void job_run(store *st, void *arg) {
             j->left++;
             continue;
         }
-        const char *what = dispose(j, &j->c[i], &it);
-        if (what) {
-            if (st->vt->poll_disposed(st, inst, flow, j->c[i].key, what))
-                job_error(j, "%s", st->errmsg);
-            else
-                j->disposed++;
-        }
+        /* Moved or deleted only once this transaction (which may hold
+         * the execution's end) has committed: see job_done. */
+        if (!j->todo)
+            j->todo = json_array();
+        json_array_append_new(
+            j->todo, json_pack("{s:s, s:s, s:s, s:s}", "key", j->c[i].key,
+                               "rel", j->c[i].f.rel, "status", it.status,
+                               "execution_id", it.execution_id));
     }
     size_t bs = e->spec.batch_size ? e->spec.batch_size : 1;
     j->ex = calloc(ntake / bs + 1, sizeof(*j->ex));
@@ -388,11 +390,70 @@ static void job_run(store *st, void *arg) {
     free(take);
 }
 
+typedef struct mark_job {
+    char *instance, *flow;
+    json_t *marks; /* [{key, what}] */
+} mark_job;
+
+static void mark_run(store *st, void *arg) {
+    mark_job *m = arg;
+    size_t i;
+    json_t *x;
+    json_array_foreach(m->marks, i, x) {
+        st->vt->poll_disposed(st, m->instance, m->flow,
+                              json_string_value(json_object_get(x, "key")),
+                              json_string_value(json_object_get(x, "what")));
+    }
+}
+
+static void mark_done(void *arg, int commit_rc) {
+    mark_job *m = arg;
+    (void)commit_rc; /* not marked: looked at again, a file already gone */
+    free(m->instance);
+    free(m->flow);
+    json_decref(m->marks);
+    free(m);
+}
+
+/* The files whose executions' ends are now durable: moved, deleted or
+ * kept, then marked so. A host that dies in between finds the files gone
+ * (nothing to do) or still there (done at the next look). */
+static void dispose_todo(poll_job *j) {
+    poll_entry *e = j->e;
+    json_t *marks = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(j->todo, i, t) {
+        const char *what =
+            dispose(j, json_string_value(json_object_get(t, "rel")),
+                    json_string_value(json_object_get(t, "status")),
+                    json_string_value(json_object_get(t, "execution_id")));
+        if (what) {
+            json_array_append_new(marks, json_pack("{s:O, s:s}", "key",
+                                                   json_object_get(t, "key"),
+                                                   "what", what));
+            j->disposed++;
+        }
+    }
+    mark_job *m = calloc(1, sizeof(*m));
+    if (!m || !json_array_size(marks)) {
+        free(m);
+        json_decref(marks);
+        return;
+    }
+    m->instance = strdup(e->dep->instance);
+    m->flow = strdup(e->fdef->name);
+    m->marks = marks;
+    storeq_push(e->p->h->q, mark_run, mark_done, m);
+}
+
 static void job_done(void *arg, int commit_rc) {
     poll_job *j = arg;
     poll_entry *e = j->e;
     host *h = e->p->h;
     e->busy = 0;
+    if (!commit_rc && j->todo)
+        dispose_todo(j);
     if (commit_rc) {
         entry_error(e, "the look was not recorded; nothing started");
     } else {

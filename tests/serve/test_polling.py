@@ -438,6 +438,12 @@ def cases(root):
          "ran exactly once and ended in .done/", bulk)
 
     def metrics():
+        # This host's life counts what it took: one more file.
+        drop(staging, inbox, "m.xml", "<m/>")
+        wait_for("m.xml did not run",
+                 lambda: [x for x in executions(h, "inbox")
+                          if x["status"] == "succeeded" and
+                          x["output"]["name"] == "m.xml"])
         r = h.get("/metrics")
         check(r.status == 200 and 'ferry_poll_items_total{source="file.poll"}'
               in r.text, "no poll metric: %r" % r)
