@@ -11,8 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_error_t e;
-    json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
-                             &e);
+    json_t *doc =
+        json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &e);
     json_t *ig = json_object_get(doc, "integration");
     json_t *in = json_object_get(doc, "instance");
     if (json_is_object(ig) && json_is_object(in)) {
@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         deployment *dp = deployment_build(ig, in, "integration", "instance",
                                           fuzz_registry(), &d);
         fuzz_check_diags(&d, 0, dp != NULL);
-        if (dp && (!dp->instance || !dp->ig || !dp->in ||
-                   strchr(dp->instance, '/')))
+        if (dp &&
+            (!dp->instance || !dp->ig || !dp->in || strchr(dp->instance, '/')))
             __builtin_trap();
         deployment_unref(dp);
         flow_diags_free(&d);
