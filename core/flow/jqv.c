@@ -362,7 +362,38 @@ void jqv_free(jqv_program *p) {
     free(p);
 }
 
-static jv from_json(const json_t *v, int depth) {
+/* Object keys as jq strings, made once per conversion: an array of records
+ * repeats the same few keys tens of thousands of times, and a jq string
+ * caches its hash, so sharing one saves an allocation and a hash per key.
+ * Direct-mapped on the length and the first and last bytes; a miss (or a
+ * clash) makes a new string, so any key is still converted exactly. */
+#define KEY_SLOTS 128
+
+typedef struct key_memo {
+    struct {
+        const char *s; /* the jansson key it was made from (compared) */
+        size_t len;
+        jv str;
+    } slot[KEY_SLOTS];
+} key_memo;
+
+static jv key_string(key_memo *m, const char *k, size_t len) {
+    unsigned char first = len ? (unsigned char)k[0] : 0;
+    unsigned char last = len ? (unsigned char)k[len - 1] : 0;
+    size_t i = (len * 31u + first * 7u + last) & (KEY_SLOTS - 1);
+    if (m->slot[i].s && m->slot[i].len == len &&
+        memcmp(m->slot[i].s, k, len) == 0)
+        return jv_copy(m->slot[i].str);
+    jv str = jv_string_sized(k, (int)len);
+    if (m->slot[i].s)
+        jv_free(m->slot[i].str);
+    m->slot[i].s = k;
+    m->slot[i].len = len;
+    m->slot[i].str = jv_copy(str);
+    return str;
+}
+
+static jv from_json(const json_t *v, int depth, key_memo *keys) {
     if (depth > JQV_MAX_DEPTH)
         return jv_invalid_with_msg(
             jv_string_fmt("is nested deeper than %d levels", JQV_MAX_DEPTH));
@@ -371,13 +402,13 @@ static jv from_json(const json_t *v, int depth) {
         jv o = jv_object();
         void *it = json_object_iter((json_t *)v);
         while (it) {
-            jv val = from_json(json_object_iter_value(it), depth + 1);
+            jv val = from_json(json_object_iter_value(it), depth + 1, keys);
             if (!jv_is_valid(val)) {
                 jv_free(o);
                 return val;
             }
-            jv key = jv_string_sized(json_object_iter_key(it),
-                                     (int)json_object_iter_key_len(it));
+            jv key = key_string(keys, json_object_iter_key(it),
+                                json_object_iter_key_len(it));
             o = jv_object_set(o, key, val);
             it = json_object_iter_next((json_t *)v, it);
         }
@@ -387,7 +418,7 @@ static jv from_json(const json_t *v, int depth) {
         size_t n = json_array_size(v);
         jv a = jv_array_sized((int)n);
         for (size_t i = 0; i < n; i++) {
-            jv e = from_json(json_array_get(v, i), depth + 1);
+            jv e = from_json(json_array_get(v, i), depth + 1, keys);
             if (!jv_is_valid(e)) {
                 jv_free(a);
                 return e;
@@ -416,7 +447,18 @@ static jv from_json(const json_t *v, int depth) {
 
 /* A missing input (NULL) is taken as JSON null. */
 jv jqv_from_json(const json_t *v) {
-    return v ? from_json(v, 0) : jv_null();
+    if (!v)
+        return jv_null();
+    key_memo *keys = calloc(1, sizeof *keys);
+    if (!keys)
+        return jv_invalid_with_msg(jv_string("cannot be converted (out of "
+                                             "memory)"));
+    jv r = from_json(v, 0, keys);
+    for (size_t i = 0; i < KEY_SLOTS; i++)
+        if (keys->slot[i].s)
+            jv_free(keys->slot[i].str);
+    free(keys);
+    return r;
 }
 
 static json_t *to_json(jv v, int depth) {

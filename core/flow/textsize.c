@@ -8,6 +8,7 @@
  */
 #include "flow.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static size_t string_size(const char *s, size_t n) {
 /* As jansson's jsonp_dtostr with JSON_REAL_PRECISION(15): "%.15g", ".0"
  * added when there is neither '.' nor 'e', and the exponent written
  * without '+' or leading zeros. */
-static size_t real_size(double d) {
+static size_t real_size_printed(double d) {
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%.15g", d);
     if (n < 0 || (size_t)n >= sizeof(buf))
@@ -53,6 +54,47 @@ static size_t real_size(double d) {
     return len;
 }
 
+/* Formatting a double is most of the cost of counting a value's text
+ * (glibc's exact decimal conversion), and real data repeats its numbers:
+ * readings in tenths, prices in cents. Sizes already worked out are kept
+ * by the double's bits, per thread, in a small direct-mapped table; a
+ * miss formats the number as before, so the size is always exact. */
+#define REAL_MEMO 1024
+
+static size_t real_size(double d) {
+    static _Thread_local struct {
+        uint64_t bits;
+        uint32_t size; /* 0: empty slot */
+    } memo[REAL_MEMO];
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    uint64_t h = (bits ^ (bits >> 29)) * 0x9E3779B97F4A7C15u;
+    size_t slot = (size_t)(h >> 54) & (REAL_MEMO - 1);
+    if (memo[slot].size && memo[slot].bits == bits)
+        return memo[slot].size;
+    size_t size = real_size_printed(d);
+    memo[slot].bits = bits;
+    memo[slot].size = (uint32_t)size;
+    return size;
+}
+
+/* The digits of a json_int_t, with its sign, as "%lld" writes them. */
+static size_t integer_size(json_int_t v) {
+    size_t size = 1;
+    unsigned long long u;
+    if (v < 0) {
+        size++;
+        u = 0ull - (unsigned long long)v;
+    } else {
+        u = (unsigned long long)v;
+    }
+    while (u >= 10) {
+        u /= 10;
+        size++;
+    }
+    return size;
+}
+
 static size_t memo_find(const flow_size_memo *m, const json_t *v) {
     for (size_t i = 0; m && i < m->n; i++)
         if (m->items[i].v == v)
@@ -61,7 +103,6 @@ static size_t memo_find(const flow_size_memo *m, const json_t *v) {
 }
 
 size_t flow_text_size(const json_t *v, const flow_size_memo *memo) {
-    char buf[32];
     switch (json_typeof(v)) {
     case JSON_NULL:
     case JSON_TRUE:
@@ -69,8 +110,7 @@ size_t flow_text_size(const json_t *v, const flow_size_memo *memo) {
     case JSON_FALSE:
         return 5;
     case JSON_INTEGER:
-        return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-                                json_integer_value(v));
+        return integer_size(json_integer_value(v));
     case JSON_REAL:
         return real_size(json_real_value(v));
     case JSON_STRING:

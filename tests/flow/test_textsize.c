@@ -43,6 +43,37 @@ static void test_scalars(void **state) {
                       -1e21};
     for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++)
         assert_size_matches(json_real(reals[i]));
+    /* Every digit count, and its edges, both signs. */
+    long long p = 1;
+    for (int i = 0; i < 18; i++, p *= 10) {
+        assert_size_matches(json_integer(p - 1));
+        assert_size_matches(json_integer(p));
+        assert_size_matches(json_integer(-p));
+        assert_size_matches(json_integer(-p + 1));
+    }
+    assert_size_matches(json_integer(9223372036854775807LL));
+}
+
+/* Sizes of reals are remembered by their bits: many distinct values, each
+ * sized twice (the second time from the table, or after its slot was
+ * taken by another value), must always come out exact. */
+static void test_reals_remembered(void **state) {
+    (void)state;
+    unsigned long long x = 88172645463325252ull;
+    for (int round = 0; round < 2; round++) {
+        x = 88172645463325252ull;
+        for (int i = 0; i < 5000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            double d = (double)(x % 2000001) / 10.0 - 100000.0;
+            if (i % 3 == 0)
+                d = (double)x / 3.0e7;
+            if (i % 7 == 0)
+                d = -d * 1e-9;
+            assert_size_matches(json_real(d));
+        }
+    }
 }
 
 static void test_strings(void **state) {
@@ -98,9 +129,8 @@ static void test_memo(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalars),
-        cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_containers),
+        cmocka_unit_test(test_scalars), cmocka_unit_test(test_reals_remembered),
+        cmocka_unit_test(test_strings), cmocka_unit_test(test_containers),
         cmocka_unit_test(test_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
