@@ -9,6 +9,7 @@
 #include "exec_internal.h"
 #include "jqv.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,116 @@ size_t flow_dump_bounded(const json_t *v, size_t max, char **text,
     size_t size = b.len < max && !b.failed ? b.len : flow_text_size(v, memo);
     json_decref(null);
     return size;
+}
+
+/* ---- letting go of large values ---- */
+
+/* Freeing a large output (hundreds of thousands of jansson values) takes a
+ * tenth of a second, on the execution's path, right when the next step
+ * wants to start. Outputs known to be at least REAP_BYTES of text are
+ * handed to a thread of the execution that frees them while the steps go
+ * on; it is started on the first such output and joined when the
+ * execution ends, so nothing outlives flow_execute. jansson's reference
+ * counts are atomic, so a value the freed one shares with a live one is
+ * safe; nothing else is shared. When the thread cannot start, values are
+ * freed in place as before. */
+#define REAP_BYTES (1 << 20)
+#define REAPER_STACK (2 << 20) /* json_delete recurses once per level */
+
+struct exec_reaper {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    json_t **q;
+    size_t n, cap;
+    int done;
+};
+
+static void *reaper_main(void *arg) {
+    exec_reaper *rp = arg;
+    pthread_mutex_lock(&rp->mu);
+    for (;;) {
+        while (rp->n == 0 && !rp->done)
+            pthread_cond_wait(&rp->cv, &rp->mu);
+        if (rp->n == 0)
+            break;
+        json_t *v = rp->q[--rp->n];
+        pthread_mutex_unlock(&rp->mu);
+        json_decref(v);
+        pthread_mutex_lock(&rp->mu);
+    }
+    pthread_mutex_unlock(&rp->mu);
+    return NULL;
+}
+
+static exec_reaper *reaper_start(void) {
+    exec_reaper *rp = calloc(1, sizeof *rp);
+    if (!rp)
+        return NULL;
+    pthread_attr_t a;
+    int ok = !pthread_attr_init(&a);
+    ok = ok && !pthread_attr_setstacksize(&a, REAPER_STACK);
+    pthread_mutex_init(&rp->mu, NULL);
+    pthread_cond_init(&rp->cv, NULL);
+    ok = ok && !pthread_create(&rp->thread, &a, reaper_main, rp);
+    pthread_attr_destroy(&a);
+    if (!ok) {
+        pthread_mutex_destroy(&rp->mu);
+        pthread_cond_destroy(&rp->cv);
+        free(rp);
+        return NULL;
+    }
+    return rp;
+}
+
+/* Waits for everything handed over to be freed, and ends the thread. */
+static void reaper_stop(exec_reaper *rp) {
+    if (!rp)
+        return;
+    pthread_mutex_lock(&rp->mu);
+    rp->done = 1;
+    pthread_cond_signal(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
+    pthread_join(rp->thread, NULL);
+    pthread_mutex_destroy(&rp->mu);
+    pthread_cond_destroy(&rp->cv);
+    free(rp->q);
+    free(rp);
+}
+
+/* Lets go of a step's output: its size memo entry, then the value itself,
+ * on the reaper when it is large and no one else holds it. */
+static void drop_output(exec *x, json_t *v) {
+    if (!v)
+        return;
+    size_t size = flow_size_memo_size(&x->sizes, v);
+    flow_size_memo_drop(&x->sizes, v);
+    if (size >= REAP_BYTES && !x->reaper_failed &&
+        __atomic_load_n(&v->refcount, __ATOMIC_ACQUIRE) == 1) {
+        if (!x->reaper && !(x->reaper = reaper_start()))
+            x->reaper_failed = 1;
+        exec_reaper *rp = x->reaper;
+        if (rp) {
+            pthread_mutex_lock(&rp->mu);
+            if (rp->n == rp->cap) {
+                size_t cap = rp->cap ? rp->cap * 2 : 8;
+                json_t **q = realloc(rp->q, cap * sizeof *q);
+                if (q) {
+                    rp->q = q;
+                    rp->cap = cap;
+                }
+            }
+            int queued = rp->n < rp->cap;
+            if (queued) {
+                rp->q[rp->n++] = v;
+                pthread_cond_signal(&rp->cv);
+            }
+            pthread_mutex_unlock(&rp->mu);
+            if (queued)
+                return;
+        }
+    }
+    json_decref(v);
 }
 
 /* ---- recording ---- */
@@ -465,10 +576,7 @@ static int run_step_once(exec *x, const flow_step *st, const char *prefix,
         return -1;
     }
     free(r.error_step);
-    if (x->scope.outputs[st->id]) {
-        flow_size_memo_drop(&x->sizes, x->scope.outputs[st->id]);
-        json_decref(x->scope.outputs[st->id]);
-    }
+    drop_output(x, x->scope.outputs[st->id]);
     x->scope.outputs[st->id] = r.output;
     return 0;
 }
@@ -597,10 +705,7 @@ static int run_step(exec *x, const flow_step *st, const char *prefix, int depth,
                           ferry_err_name(failed->error_code), "message",
                           failed->error_message ? failed->error_message : "",
                           "retryable", failed->retryable, "attempts", attempt);
-            if (x->scope.outputs[st->id]) {
-                flow_size_memo_drop(&x->sizes, x->scope.outputs[st->id]);
-                json_decref(x->scope.outputs[st->id]);
-            }
+            drop_output(x, x->scope.outputs[st->id]);
             x->scope.outputs[st->id] = out;
             json_decref(input);
             free_failed(failed);
@@ -633,8 +738,7 @@ static int run_list_from(exec *x, const flow_step_list *l, size_t start,
         if (i + 1 == l->n && result)
             *result = json_incref(x->scope.outputs[st->id]);
         for (int *rel = l->release[i]; rel && *rel >= 0; rel++) {
-            flow_size_memo_drop(&x->sizes, x->scope.outputs[*rel]);
-            json_decref(x->scope.outputs[*rel]);
+            drop_output(x, x->scope.outputs[*rel]);
             x->scope.outputs[*rel] = NULL;
         }
     }
@@ -903,6 +1007,11 @@ int flow_execute(const flow_integration *ig, const flow_instance *in,
         res->status = "succeeded";
         res->output = output;
     }
+
+    /* Large outputs let go of during the run are freed before the end is
+     * recorded: the execution's time includes them. */
+    reaper_stop(x.reaper);
+    x.reaper = NULL;
 
     char *out = NULL;
     size_t out_size = 0;

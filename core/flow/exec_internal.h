@@ -12,6 +12,8 @@ typedef struct exec_blob {
     void *map; /* mmap of the whole blob, made on first blob_data */
 } exec_blob;
 
+typedef struct exec_reaper exec_reaper;
+
 typedef struct exec {
     const flow_integration *ig;
     const flow_instance *in;
@@ -36,6 +38,8 @@ typedef struct exec {
     int dead_letter;            /* the failure goes to the dead letters */
     json_t *dl_input;           /* the failing step's input */
     int dl_attempts;
+    exec_reaper *reaper; /* frees large dropped outputs (engine.c) */
+    int reaper_failed;   /* it could not start: free in place */
 } exec;
 
 struct ferry_ctx {

@@ -335,6 +335,8 @@ size_t flow_text_size(const json_t *v, const flow_size_memo *memo);
 /* Remembers v's size (takes a reference), or counts one more use of it;
  * scalars are not kept. */
 void flow_size_memo_put(flow_size_memo *m, json_t *v, size_t size);
+/* v's remembered size, 0 if it is not remembered. */
+size_t flow_size_memo_size(const flow_size_memo *m, const json_t *v);
 /* Drops one use of v; the last one forgets it (drops the reference). */
 void flow_size_memo_drop(flow_size_memo *m, const json_t *v);
 void flow_size_memo_clear(flow_size_memo *m);

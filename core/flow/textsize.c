@@ -164,6 +164,10 @@ void flow_size_memo_put(flow_size_memo *m, json_t *v, size_t size) {
     m->n++;
 }
 
+size_t flow_size_memo_size(const flow_size_memo *m, const json_t *v) {
+    return memo_find(m, v);
+}
+
 void flow_size_memo_drop(flow_size_memo *m, const json_t *v) {
     for (size_t i = 0; i < m->n; i++) {
         if (m->items[i].v == v) {

@@ -661,6 +661,32 @@ static void test_output_lifetimes(void **state) {
     assert_int_equal(kept->refcount, 1);
 }
 
+/* An output of over a megabyte is freed on a thread of its own once no
+ * later step reads it, while the execution goes on: a value it shares
+ * with a live output stays intact (ASan would see a use after free), and
+ * nothing leaks. */
+static void test_large_output_freed_aside(void **state) {
+    ft *t = *state;
+    ft_open_store(t, "large.db");
+    ft_load(t,
+            FLOW("{'name':'big','jq':'[range(0; 30000) | {i: ., s: \\\"a "
+                 "reading of some length\\\", t: [., -.]}]'},"
+                 "{'name':'pick','action':'core.set',"
+                 " 'input':{'value':'{{ steps.big.output[29999] }}'}},"
+                 "{'name':'n','jq':'length','input':'{{ steps.big.output }}'},"
+                 "{'name':'more','jq':'[range(0; 20000)] | add'},"
+                 "{'name':'out','action':'core.set','input':{'value':"
+                 " ['{{ steps.pick.output }}','{{ steps.n.output }}',"
+                 "  '{{ steps.more.output }}']}}"),
+            NULL);
+    for (int i = 0; i < 3; i++) {
+        ft_run(t, NULL, NULL);
+        ft_assert_output(t, "[{\"i\":29999,\"s\":\"a reading of some "
+                            "length\",\"t\":[29999,-29999]},30000,"
+                            "199990000]");
+    }
+}
+
 /* ---- what is recorded ---- */
 
 static json_t *step_at(json_t *x, const char *path) {
@@ -856,6 +882,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_lifetimes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_output_freed_aside, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_recorded, setup, teardown),
     };
     return cmocka_run_group_tests_name("flow_engine", tests, NULL, NULL);
