@@ -10,8 +10,11 @@ load: wrk sends one signed (HMAC-SHA256, header X-Signature, "sha256=" and
   also the executions created, the CPU the host and its zygote and workers
   used during the run (each accepted webhook is an execution a forked
   worker runs, on the same cores), and how long the queue took to drain.
-sched: --instances instances of a flow scheduled "* * * * *"; after one
-  minute boundary, the fire-time lag (the trigger's "actual" minus its
+sched: --instances instances of a flow scheduled "* * * * *", written
+  into the deployments directory before the host starts (--deploy dir,
+  the default: the start-up time is reported) or deployed one API call at
+  a time (--deploy api: the deploy time is reported); after one minute
+  boundary, the fire-time lag (the trigger's "actual" minus its
   "scheduled", i.e. when the execution was created; and the execution's
   start minus "scheduled") p50/p99/max, and the host's RSS.
 
@@ -44,6 +47,7 @@ INSTANCE = "wh-1"
 PATH = "/webhooks/%s/hook" % INSTANCE
 TARGET_RATIO = 0.35
 TARGET_P99_MS = 5.0
+TARGET_FIRE_P99_MS = 50.0
 
 
 def load_json(name):
@@ -209,27 +213,57 @@ def pct(v, p):
     return sb.pct(sorted(v), p / 100) if v else float("nan")
 
 
+def write_deployments(dep, integ, n):
+    """The layout `ferry deploy` (without --host) and the API write, and
+    the host loads at start: DIR/integrations/NAME.json and
+    DIR/instances/NAME.json, each named for its document's "name"."""
+    for sub in ("integrations", "instances"):
+        os.makedirs(os.path.join(dep, sub), exist_ok=True)
+    with open(os.path.join(dep, "integrations",
+                           integ["name"] + ".json"), "w") as f:
+        json.dump(integ, f, indent=2)
+        f.write("\n")
+    for i in range(n):
+        name = "s-%05d" % i
+        with open(os.path.join(dep, "instances", name + ".json"), "w") as f:
+            json.dump({"integration": integ["name"], "name": name}, f)
+            f.write("\n")
+
+
 def run_sched(build, root, args):
     n = args.instances
-    print("== scheduler: %d instances, each \"* * * * *\"" % n, flush=True)
+    print("== scheduler: %d instances, each \"* * * * *\", deployed %s"
+          % (n, "through the API" if args.deploy == "api"
+             else "as files before the host starts"), flush=True)
     h = sb.Host(build, root, "sched", concurrency=args.concurrency)
-    h.start()
     integ = load_json("schedule.integration.json")
-    t0 = time.monotonic()
-    for i in range(n):
-        h.deploy(integ, {"integration": "bench-schedule",
-                         "name": "s-%05d" % i})
-    deploy_s = time.monotonic() - t0
+    if args.deploy == "dir":
+        t0 = time.monotonic()
+        write_deployments(h.deployments, integ, n)
+        write_s = time.monotonic() - t0
+        h.start()
+        print("  %d instance files written in %.1f s; the host was ready "
+              "(deployments loaded, listening) %.2f s after it started"
+              % (n, write_s, h.ready_s), flush=True)
+    else:
+        h.start()
+        t0 = time.monotonic()
+        for i in range(n):
+            h.deploy(integ, {"integration": "bench-schedule",
+                             "name": "s-%05d" % i})
+        deploy_s = time.monotonic() - t0
+        print("  deployed one API call at a time in %.1f s (%.1f ms each)"
+              % (deploy_s, 1000 * deploy_s / max(n, 1)), flush=True)
     rss0 = sb.proc_rss_kib(h.proc.pid)
     now = time.time()
     boundary = (int(now) // 60 + 1) * 60
     if boundary - now < 2:
         boundary += 60
-    print("  deployed in %.1f s; waiting %.0f s for the minute boundary"
-          % (deploy_s, boundary - now), flush=True)
+    print("  waiting %.0f s for the minute boundary (load average %s)"
+          % (boundary - now, sb.loadavg()), flush=True)
     time.sleep(max(0, boundary - time.time()) + 3)
     rss_peak = sb.proc_rss_kib(h.proc.pid)
-    drain_s, st = wait_drained(h.db, 120)
+    drain_s, st = wait_drained(h.db, max(120, n / 20))
     rss1 = sb.proc_rss_kib(h.proc.pid)
     c = sqlite3.connect("file:%s?mode=ro" % h.db, uri=True, timeout=30)
     rows = c.execute("SELECT trigger_json, started_us FROM executions "
@@ -250,12 +284,16 @@ def run_sched(build, root, args):
     print("  fired %d of %d at %s%s" % (
         fired, n, time.strftime("%H:%M:%SZ", time.gmtime(boundary)),
         "" if fired == n else "  (MISSING %d)" % (n - fired)))
-    print("  fire lag (created - scheduled): p50 %.1f ms, p99 %.1f ms, "
-          "max %.1f ms" % (pct(lag, 50), pct(lag, 99), max(lag or [0])))
+    p99 = pct(lag, 99)
+    print("  fire lag (created - scheduled): min %.1f ms, p50 %.1f ms, "
+          "p99 %.1f ms, max %.1f ms (p99 target < %.0f ms%s)"
+          % (min(lag or [0]), pct(lag, 50), p99, max(lag or [0]),
+             TARGET_FIRE_P99_MS,
+             "" if p99 < TARGET_FIRE_P99_MS else ", TARGET MISSED"))
     print("  start lag (worker started - scheduled): p50 %.0f ms, p99 %.0f "
           "ms, max %.0f ms; all ended %s after the boundary + 3 s"
           % (pct(start_lag, 50), pct(start_lag, 99), max(start_lag or [0]),
-             "%.1f s" % drain_s if drain_s is not None else "not in 120 s"))
+             "%.1f s" % drain_s if drain_s is not None else "not in time"))
     print("  host RSS: %.1f MB with %d instances deployed, %.1f MB after "
           "the fire, %.1f MB once drained"
           % (rss0 / 1024, n, rss_peak / 1024, rss1 / 1024), flush=True)
@@ -269,6 +307,10 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--instances", type=int, default=1000)
+    ap.add_argument("--deploy", choices=("dir", "api"), default="dir",
+                    help="sched: write the instances into the deployments "
+                    "directory before the host starts (dir), or deploy "
+                    "them one API call at a time into a running host (api)")
     ap.add_argument("--tmpdir")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("parts", nargs="*", help="load, sched (default both)")

@@ -172,8 +172,10 @@ static void h_instance_deploy(void *ud, http_req *r) {
         return;
     }
     flow_diags d = {0};
-    deployment *dp =
-        deployment_build(ig, in, "integration", "instance", h->reg, &d);
+    /* Another instance of an unchanged integration shares its compiled
+     * form rather than compiling its own. */
+    deployment *dp = deployment_build_in(h->deps, ig, in, "integration",
+                                         "instance", h->reg, &d);
     if (!dp) {
         json_t *err = json_pack("{s:{s:i, s:s, s:o}}", "error", "status", 400,
                                 "message", "the definition is not valid",

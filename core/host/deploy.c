@@ -49,9 +49,12 @@ void deployment_unref(deployment *dp) {
 }
 
 /* As deployment_build; compiled, if not NULL, is integration_doc already
- * compiled against reg (a reference is taken). */
+ * compiled against reg (a reference is taken); like, if not NULL, is a
+ * deployment built from that same integration_doc and compiled (so the
+ * integration is known to be valid and its key is known). */
 static deployment *build(json_t *integration_doc, flow_integration *compiled,
-                         json_t *instance_doc, const char *integration_label,
+                         const deployment *like, json_t *instance_doc,
+                         const char *integration_label,
                          const char *instance_label, const abi_registry *reg,
                          flow_diags *d);
 
@@ -59,17 +62,22 @@ deployment *deployment_build(json_t *integration_doc, json_t *instance_doc,
                              const char *integration_label,
                              const char *instance_label,
                              const abi_registry *reg, flow_diags *d) {
-    return build(integration_doc, NULL, instance_doc, integration_label,
+    return build(integration_doc, NULL, NULL, instance_doc, integration_label,
                  instance_label, reg, d);
 }
 
 static deployment *build(json_t *integration_doc, flow_integration *compiled,
-                         json_t *instance_doc, const char *integration_label,
+                         const deployment *like, json_t *instance_doc,
+                         const char *integration_label,
                          const char *instance_label, const abi_registry *reg,
                          flow_diags *d) {
     const char *ilabel = integration_label ? integration_label : "integration";
     const char *nlabel = instance_label ? instance_label : "instance";
     size_t before = d->n;
+    if (like) {
+        compiled = like->ig;
+        integration_doc = like->integration_doc; /* equal: one copy */
+    }
     flow_integration *ig =
         compiled ? flow_integration_ref(compiled)
                  : flow_integration_from_json(integration_doc, ilabel, reg, d);
@@ -78,7 +86,7 @@ static deployment *build(json_t *integration_doc, flow_integration *compiled,
         flow_diags_add(d, nlabel, "$",
                        "missing: an instance document (a deployment is one "
                        "instance of an integration)");
-    else if (ig && sched_validate_integration(ig, d) == 0)
+    else if (ig && (like || sched_validate_integration(ig, d) == 0))
         in = flow_instance_from_json(instance_doc, nlabel, ig, reg, d);
     if (in)
         sched_validate_instance(ig, in, d);
@@ -101,6 +109,7 @@ static deployment *build(json_t *integration_doc, flow_integration *compiled,
     dp->refs = 1;
     dp->ig = ig;
     dp->in = in;
+    dp->reg = reg;
     dp->integration_doc = json_incref(integration_doc);
     dp->instance_doc = json_incref(instance_doc);
     dp->instance = strdup(in->name);
@@ -110,16 +119,22 @@ static deployment *build(json_t *integration_doc, flow_integration *compiled,
     dp->deployed_us = store_now_us();
     /* FNV-1a of the canonical text: the same document gives the same key
      * whichever instance deploys it. Computed once here rather than by the
-     * zygote at every spawn. */
-    char *text = json_dumps(integration_doc, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = text; p && *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ull;
+     * zygote at every spawn (and once per integration file when a
+     * directory is loaded). */
+    if (like) {
+        memcpy(dp->integration_key, like->integration_key,
+               sizeof(dp->integration_key));
+    } else {
+        char *text = json_dumps(integration_doc, JSON_COMPACT | JSON_SORT_KEYS);
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = text; p && *p; p++) {
+            h ^= (unsigned char)*p;
+            h *= 1099511628211ull;
+        }
+        free(text);
+        snprintf(dp->integration_key, sizeof(dp->integration_key), "%016llx",
+                 (unsigned long long)h);
     }
-    free(text);
-    snprintf(dp->integration_key, sizeof(dp->integration_key), "%016llx",
-             (unsigned long long)h);
     if (!dp->instance || !dp->integration || !dp->integration_file ||
         !dp->instance_file) {
         deployment_unref(dp);
@@ -133,7 +148,59 @@ static deployment *build(json_t *integration_doc, flow_integration *compiled,
 struct deploy_table {
     deployment **items;
     size_t n, cap;
+    /* For each integration, the last of its deployments put (a reference),
+     * which deployment_build_in shares. */
+    deployment **latest;
+    size_t nlatest;
 };
+
+/* Forgets dp as its integration's latest, if it is. */
+static void latest_drop(deploy_table *t, const deployment *dp) {
+    for (size_t i = 0; i < t->nlatest; i++) {
+        if (t->latest[i] == dp) {
+            deployment_unref(t->latest[i]);
+            t->latest[i] = t->latest[--t->nlatest];
+            return;
+        }
+    }
+}
+
+static void latest_set(deploy_table *t, deployment *dp) {
+    for (size_t i = 0; i < t->nlatest; i++) {
+        if (!strcmp(t->latest[i]->integration, dp->integration)) {
+            deployment_unref(t->latest[i]);
+            t->latest[i] = deployment_ref(dp);
+            return;
+        }
+    }
+    deployment **grown =
+        realloc(t->latest, (t->nlatest + 1) * sizeof(*t->latest));
+    if (!grown)
+        return; /* only sharing is lost */
+    t->latest = grown;
+    t->latest[t->nlatest++] = deployment_ref(dp);
+}
+
+deployment *deployment_build_in(const deploy_table *t, json_t *integration_doc,
+                                json_t *instance_doc,
+                                const char *integration_label,
+                                const char *instance_label,
+                                const abi_registry *reg, flow_diags *d) {
+    const char *name =
+        json_string_value(json_object_get(integration_doc, "name"));
+    const deployment *like = NULL;
+    for (size_t i = 0; t && name && i < t->nlatest; i++) {
+        const deployment *dp = t->latest[i];
+        if (!strcmp(dp->integration, name)) {
+            if (dp->reg == reg &&
+                json_equal(dp->integration_doc, integration_doc))
+                like = dp;
+            break;
+        }
+    }
+    return build(integration_doc, NULL, like, instance_doc, integration_label,
+                 instance_label, reg, d);
+}
 
 deploy_table *deploy_table_new(void) {
     return calloc(1, sizeof(deploy_table));
@@ -144,7 +211,10 @@ void deploy_table_free(deploy_table *t) {
         return;
     for (size_t i = 0; i < t->n; i++)
         deployment_unref(t->items[i]);
+    for (size_t i = 0; i < t->nlatest; i++)
+        deployment_unref(t->latest[i]);
     free(t->items);
+    free(t->latest);
     free(t);
 }
 
@@ -179,6 +249,8 @@ int deploy_table_put(deploy_table *t, deployment *dp) {
     if (found) {
         deployment *old = t->items[i];
         t->items[i] = dp;
+        latest_drop(t, old);
+        latest_set(t, dp);
         deployment_unref(old);
         return 0;
     }
@@ -195,6 +267,7 @@ int deploy_table_put(deploy_table *t, deployment *dp) {
     memmove(&t->items[i + 1], &t->items[i], (t->n - i) * sizeof(*t->items));
     t->items[i] = dp;
     t->n++;
+    latest_set(t, dp);
     return 0;
 }
 
@@ -206,12 +279,17 @@ int deploy_table_remove(deploy_table *t, const char *instance) {
     deployment *old = t->items[i];
     memmove(&t->items[i], &t->items[i + 1], (t->n - i - 1) * sizeof(*t->items));
     t->n--;
+    latest_drop(t, old);
     deployment_unref(old);
     return 0;
 }
 
 size_t deploy_table_count(const deploy_table *t) {
     return t->n;
+}
+
+deployment *deploy_table_at(const deploy_table *t, size_t i) {
+    return i < t->n ? t->items[i] : NULL;
 }
 
 json_t *deployment_summary(const deployment *dp) {
@@ -261,6 +339,10 @@ typedef struct seen {
     /* Compiled once for all its instances: compiling (jq programs above
      * all) is most of the cost of loading a deployment. */
     flow_integration *ig;
+    /* The first of its instances that was built (a reference): the
+     * others share its validation and key. */
+    deployment *like;
+    int64_t mtime_us;
 } seen;
 
 typedef struct seen_list {
@@ -291,6 +373,7 @@ static seen *integration_for(seen_list *sl, const char *dir, const char *name,
     struct stat sb;
     if (stat(s->path, &sb) && errno == ENOENT)
         return s; /* reported by each instance that names it */
+    s->mtime_us = mtime_us(s->path);
     s->doc = flow_load_json(s->path, d);
     if (!s->doc) {
         s->bad = 1;
@@ -368,7 +451,8 @@ static int load_instance(deploy_table *t, const char *dir, const char *idir,
     if (!s->ig)
         s->ig = flow_integration_from_json(s->doc, s->path, reg, d);
     deployment *dp =
-        s->ig ? build(s->doc, s->ig, doc, s->path, path, reg, d) : NULL;
+        s->ig ? build(s->doc, s->ig, s->like, doc, s->path, path, reg, d)
+              : NULL;
     if (!dp) {
         for (size_t i = before; i < d->n && !s->bad; i++)
             s->bad = !strcmp(d->items[i].file, s->path);
@@ -379,7 +463,9 @@ static int load_instance(deploy_table *t, const char *dir, const char *idir,
                            iname, s->path);
         goto out;
     }
-    int64_t a = mtime_us(path), b = mtime_us(s->path);
+    if (!s->like)
+        s->like = deployment_ref(dp);
+    int64_t a = mtime_us(path), b = s->mtime_us;
     if (a || b)
         dp->deployed_us = a > b ? a : b;
     loaded = deploy_table_put(t, dp) == 0;
@@ -421,15 +507,79 @@ int deploy_table_load_dir(deploy_table *t, const char *dir,
         free(sl.items[i].path);
         json_decref(sl.items[i].doc);
         flow_integration_free(sl.items[i].ig);
+        deployment_unref(sl.items[i].like);
     }
     free(sl.items);
     free(idir);
     return loaded;
 }
 
+/* The text deploy_write puts in a file for doc (the final newline
+ * included), malloc'd, or NULL. */
+static char *file_text(const json_t *doc) {
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    size_t n = text ? strlen(text) : 0;
+    char *grown = text ? realloc(text, n + 2) : NULL;
+    if (!grown) {
+        free(text);
+        return NULL;
+    }
+    grown[n] = '\n';
+    grown[n + 1] = '\0';
+    return grown;
+}
+
+/* Whether the file at path holds exactly text. */
+static int file_holds(const char *path, const char *text) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t n = strlen(text);
+    struct stat sb;
+    int same =
+        !fstat(fd, &sb) && S_ISREG(sb.st_mode) && (size_t)sb.st_size == n;
+    char buf[8192];
+    for (size_t off = 0; same && off < n;) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || (size_t)r > n - off || memcmp(buf, text + off, (size_t)r))
+            same = 0;
+        else
+            off += (size_t)r;
+    }
+    close(fd);
+    return same;
+}
+
+/* Whether DIR/integrations/NAME.json already holds what deploy_write would
+ * write for integration_doc: then deploying it changes nothing for the
+ * other instances of the integration. */
+static int integration_unchanged(const char *dir,
+                                 const json_t *integration_doc) {
+    const char *name =
+        json_string_value(json_object_get(integration_doc, "name"));
+    if (!deploy_name_ok(name))
+        return 0;
+    char *path = NULL;
+    if (asprintf(&path, "%s/integrations/%s.json", dir, name) < 0)
+        return 0;
+    char *text = file_text(integration_doc);
+    int same = text && file_holds(path, text);
+    free(text);
+    free(path);
+    return same;
+}
+
 int deploy_check_dependents(const char *dir, const json_t *integration_doc,
                             const char *except_instance,
                             const abi_registry *reg, flow_diags *d) {
+    /* The usual deploy, one more instance of an integration already there:
+     * the shared file does not change, so no other instance's validity can
+     * (reading every instance file made a deploy cost grow with the number
+     * of instances deployed). */
+    if (integration_unchanged(dir, integration_doc))
+        return 0;
     flow_diags scratch = {0};
     flow_integration *ig =
         flow_integration_from_json(integration_doc, NULL, reg, &scratch);
@@ -490,6 +640,9 @@ static int seterr(char **err, const char *fmt, ...) {
 
 /* mkdir -p, the last component with mode. */
 static int make_dir(const char *path, mode_t mode, char **err) {
+    struct stat sb;
+    if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
+        return 0; /* every deploy but the first */
     char *p = strdup(path);
     if (!p)
         return seterr(err, "out of memory");
@@ -533,9 +686,11 @@ static int fsync_dir(const char *dir) {
     return rc;
 }
 
-/* Writes doc to SUBDIR/NAME.json through a temporary file in SUBDIR. */
+/* Writes doc to SUBDIR/NAME.json through a temporary file in SUBDIR.
+ * unless_same: if the file already holds exactly that text, it is left as
+ * it is (nothing to replace, nothing to sync). */
 static int write_atomic(const char *subdir, const char *name, const json_t *doc,
-                        mode_t mode, char **err) {
+                        mode_t mode, int unless_same, char **err) {
     char *final = NULL, *tmp = NULL, *text = NULL;
     int fd = -1, rc = -1;
     if (asprintf(&final, "%s/%s.json", subdir, name) < 0) {
@@ -548,9 +703,13 @@ static int write_atomic(const char *subdir, const char *name, const json_t *doc,
         seterr(err, "out of memory");
         goto out;
     }
-    text = json_dumps(doc, JSON_INDENT(2));
+    text = file_text(doc);
     if (!text) {
         seterr(err, "cannot serialise %s", final);
+        goto out;
+    }
+    if (unless_same && file_holds(final, text)) {
+        rc = 0;
         goto out;
     }
     unlink(tmp); /* left by a crash of a process that had our pid */
@@ -559,8 +718,7 @@ static int write_atomic(const char *subdir, const char *name, const json_t *doc,
         seterr(err, "cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1) ||
-        fsync(fd)) {
+    if (write_all(fd, text, strlen(text)) || fsync(fd)) {
         seterr(err, "cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -621,8 +779,10 @@ int deploy_write(const char *dir, const json_t *integration_doc,
         seterr(err, "out of memory");
     else if (!make_dir(dir, 0755, err) && !make_dir(igdir, 0755, err) &&
              !make_dir(indir, 0700, err) &&
-             !write_atomic(igdir, ig, integration_doc, 0644, err) &&
-             !write_atomic(indir, in, instance_doc, 0600, err))
+             /* An integration file is shared by the integration's
+              * instances: deploying one more of them leaves it as it is. */
+             !write_atomic(igdir, ig, integration_doc, 0644, 1, err) &&
+             !write_atomic(indir, in, instance_doc, 0600, 0, err))
         rc = 0;
     free(igdir);
     free(indir);

@@ -23,6 +23,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+typedef struct deploy_table deploy_table;
+
 typedef struct deployment {
     char *instance;          /* the instance's name: the table key */
     char *integration;       /* the integration's name */
@@ -36,6 +38,7 @@ typedef struct deployment {
     char integration_key[17]; /* hash of the integration's text, in hex:
                                  the zygote's cache key for its compiled
                                  form */
+    const abi_registry *reg;  /* what ig was compiled against */
     unsigned refs;
 } deployment;
 
@@ -49,12 +52,21 @@ deployment *deployment_build(json_t *integration_doc, json_t *instance_doc,
                              const char *integration_label,
                              const char *instance_label,
                              const abi_registry *reg, flow_diags *d);
+/* As deployment_build, but if t holds a deployment of the same
+ * integration, built against reg from a document equal to
+ * integration_doc, the new one shares that deployment's document and
+ * compiled integration instead of compiling its own (ten thousand instances
+ * of one integration then hold one copy, as when a directory is loaded).
+ * t may be NULL. */
+deployment *deployment_build_in(const deploy_table *t, json_t *integration_doc,
+                                json_t *instance_doc,
+                                const char *integration_label,
+                                const char *instance_label,
+                                const abi_registry *reg, flow_diags *d);
 /* Takes a reference; returns dp. NULL is ignored. */
 deployment *deployment_ref(deployment *dp);
 /* Drops a reference; the last one frees the deployment. NULL is ignored. */
 void deployment_unref(deployment *dp);
-
-typedef struct deploy_table deploy_table;
 
 deploy_table *deploy_table_new(void);
 /* Drops the table's reference to every deployment. NULL is ignored. */
@@ -82,6 +94,10 @@ int deploy_table_put(deploy_table *t, deployment *dp);
  * there was none. */
 int deploy_table_remove(deploy_table *t, const char *instance);
 size_t deploy_table_count(const deploy_table *t);
+/* The deployment at index i (below deploy_table_count), in instance name
+ * order, borrowed: for walking every deployment without building a list
+ * (nothing may put into or remove from the table during the walk). */
+deployment *deploy_table_at(const deploy_table *t, size_t i);
 
 /* One deployment as the API and `ferry instances list` show it: {instance,
  * integration, version, flows: [{name, trigger}], deployed}, trigger being
@@ -96,7 +112,9 @@ json_t *deploy_table_list(const deploy_table *t);
  * integration's "name" and DIR/instances/NAME.json from the instance's
  * "name", the integration first. Each file is written to NAME.json.tmp-PID,
  * fsync'd and renamed over the old one, and the directory fsync'd, so a
- * reader sees the old file or the new one, never a part. Names hold only
+ * reader sees the old file or the new one, never a part. An integration
+ * file that already holds exactly this text (another instance of the same
+ * integration was deployed) is left untouched. Names hold only
  * letters, digits, '.', '_' and '-' (not "." or ".."), and the instance's
  * "integration" must name the integration. Instance files (they hold
  * credentials) are written mode 0600. Documents are borrowed. Returns 0, or
@@ -110,7 +128,9 @@ int deploy_write(const char *dir, const json_t *integration_doc,
  * named except_instance, which may be NULL) against integration_doc.
  * Their errors go to d under their own files. Returns how many would no
  * longer be valid (0 if integration_doc itself is not valid: that is the
- * caller's to report). Documents borrowed; reg as for deployment_build. */
+ * caller's to report; 0 without reading the instances if the integration
+ * file already holds exactly what deploy_write would write, since nothing
+ * changes for them). Documents borrowed; reg as for deployment_build. */
 int deploy_check_dependents(const char *dir, const json_t *integration_doc,
                             const char *except_instance,
                             const abi_registry *reg, flow_diags *d);

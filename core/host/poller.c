@@ -857,8 +857,13 @@ static void look(poll_entry *e) {
     if (e->closing || e->p->stopped)
         return;
     if (!e->is_file) {
-        /* One poll run at a time: a due look while one runs is dropped. */
-        if (!e->busy && !e->run_id[0])
+        /* One poll run at a time: a look due while one is queued or
+         * running is taken once it has ended (job_done), so that what
+         * ended meanwhile is disposed of without waiting a whole
+         * interval. */
+        if (e->busy || e->run_id[0])
+            e->again = 1;
+        else
             cpoll_start(e);
         return;
     }
@@ -1021,20 +1026,16 @@ static void start_entry(struct host_poll *p, deployment *dep,
 
 static void build_entries(struct host_poll *p, const char *only) {
     host *h = p->h;
-    json_t *list = only ? json_pack("[{s:s}]", "instance", only)
-                        : deploy_table_list(h->deps);
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *name = json_string_value(json_object_get(item, "instance"));
-        deployment *dep = name ? deploy_table_get(h->deps, name) : NULL;
+    size_t n = only ? 1 : deploy_table_count(h->deps);
+    for (size_t i = 0; i < n; i++) {
+        deployment *dep = only ? deploy_table_get(h->deps, only)
+                               : deploy_table_at(h->deps, i);
         if (!dep || !dep->ig)
             continue;
         for (size_t k = 0; k < dep->ig->nflows; k++)
             if (poll_is_trigger(dep->ig->flows[k].trigger))
                 start_entry(p, dep, &dep->ig->flows[k]);
     }
-    json_decref(list);
 }
 
 static void close_entries(poll_entry **list) {
@@ -1255,6 +1256,10 @@ void host_poll_run_done(host *h, const run *r) {
                            : "poll run %s failed; its execution says why",
                  r->id);
         entry_error(e, msg);
+        if (e->again) {
+            e->again = 0;
+            look(e);
+        }
         return;
     }
     poll_job *j = calloc(1, sizeof(*j));

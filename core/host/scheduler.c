@@ -2,12 +2,12 @@
  * The scheduler: fires the schedule triggers of the deployed instances.
  *
  * One entry per (instance, flow) with a schedule trigger, each with its own
- * timer armed for the flow's next fire time after now. A tick is one store
- * job: the tick's row (instance, flow, fire time: a unique key) and the
- * execution's "queued" row are written in the same transaction, and only
- * then is the run handed to the dispatcher. A tick whose key is already
- * recorded (another host, or an earlier life of this one, fired it) starts
- * nothing.
+ * timer armed for the flow's next fire time after now. The ticks fired in
+ * one loop iteration are one store job: each tick's row (instance, flow,
+ * fire time: a unique key) and its execution's "queued" row are written in
+ * the same transaction, and only then is the run handed to the dispatcher.
+ * A tick whose key is already recorded (another host, or an earlier life
+ * of this one, fired it) starts nothing.
  *
  * Timers are armed on wall-clock times: a timer waits at most a minute, and
  * re-reads the clock when it fires, so a clock that jumps is followed.
@@ -43,13 +43,22 @@ typedef struct sched_entry {
 struct host_sched {
     host *h;
     sched_entry *entries;
-    size_t open; /* entries whose timer is not closed yet */
+    /* Refreshes the loop's clock just before it computes how long to
+     * sleep (see on_prepare). */
+    uv_prepare_t fresh;
+    /* The ticks fired since the last flush, in order: one store job for
+     * all of them (see flush). */
+    struct tick_job *pending, *pending_tail;
+    size_t open; /* entries whose timer is not closed yet, and fresh */
     int stopped;
 };
 
-static int64_t now_s(void) {
-    int64_t us = store_now_us();
+static int64_t s_of(int64_t us) {
     return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+}
+
+static int64_t now_s(void) {
+    return s_of(store_now_us());
 }
 
 static int is_schedule(const flow_def *f) {
@@ -57,42 +66,82 @@ static int is_schedule(const flow_def *f) {
     return type && !strcmp(type, "schedule");
 }
 
-/* ---- a tick: the store job ---- */
+/* ---- a tick: the store job ----
+ *
+ * At a fire time the loop does as little as it can for each tick: when it
+ * fired (created_us), whether it executes, and the job. The id, the
+ * trigger payload and its text are made by tick_run on the store thread:
+ * with ten thousand schedules due at the same second, building them on the
+ * loop made the last tick fire over a hundred milliseconds after the
+ * first. */
 
 typedef struct tick_job {
     host *h;
-    deployment *dep; /* a reference */
-    char *flow;
+    deployment *dep;        /* a reference */
+    const char *flow;       /* borrowed from dep's integration */
+    const sched_zone *zone; /* from the zone cache, never freed */
     char id[40];
     int64_t fire_us;
-    int execute; /* 0: record the tick only (a singleton flow was busy) */
+    int execute;    /* 0: record the tick only (a singleton flow was busy) */
+    json_t *missed; /* a run_once catch-up's list, or NULL */
+    int64_t nmissed;
     json_t *trigger;
     char *trigger_text;
     int64_t created_us;
-    int rc;      /* tick_insert */
-    int exec_rc; /* exec_begin */
-    char err[512];
+    int rc;                /* tick_insert */
+    int exec_rc;           /* exec_begin */
+    char *err;             /* malloc'd, when rc or exec_rc says so */
+    struct tick_job *next; /* in the scheduler's pending list */
 } tick_job;
 
 static void tick_job_free(tick_job *j) {
+    free(j->err);
     deployment_unref(j->dep);
-    free(j->flow);
+    json_decref(j->missed);
     json_decref(j->trigger);
     free(j->trigger_text);
     free(j);
 }
 
-static void tick_run(store *st, void *arg) {
-    tick_job *j = arg;
+/* The id and the trigger payload (store thread). Returns 0, or -1 out of
+ * memory. */
+static int tick_make(tick_job *j) {
+    store_new_id("ex", j->id, sizeof(j->id));
+    int64_t fire_s = j->fire_us / 1000000;
+    char scheduled[40], actual[40], local[40];
+    sched_format_time(NULL, fire_s, scheduled, sizeof(scheduled));
+    if (!store_format_time(j->created_us, actual, sizeof(actual)))
+        snprintf(actual, sizeof(actual), "%s", scheduled);
+    sched_format_time(j->zone, fire_s, local, sizeof(local));
+    j->trigger = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "schedule",
+                           "scheduled", scheduled, "actual", actual, "timezone",
+                           sched_zone_name(j->zone), "local", local);
+    if (j->trigger && j->missed) {
+        json_object_set_new(j->trigger, "misfire", json_string("run_once"));
+        json_object_set_new(j->trigger, "missed", j->missed);
+        json_object_set_new(j->trigger, "missed_count",
+                            json_integer((json_int_t)j->nmissed));
+        j->missed = NULL;
+    }
+    j->trigger_text = j->trigger ? json_dumps(j->trigger, JSON_COMPACT) : NULL;
+    return j->trigger_text ? 0 : -1;
+}
+
+static void tick_run(store *st, tick_job *j) {
+    if (tick_make(j)) {
+        j->rc = FERRY_ENOMEM;
+        j->err = strdup("out of memory");
+        return;
+    }
     if (!st->vt->tick_insert) {
         j->rc = FERRY_EIO;
-        snprintf(j->err, sizeof(j->err), "the store does not record ticks");
+        j->err = strdup("the store does not record ticks");
         return;
     }
     j->rc = st->vt->tick_insert(st, j->dep->instance, j->flow, j->fire_us,
                                 j->execute ? j->id : NULL);
     if (j->rc) {
-        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+        j->err = strdup(st->errmsg);
         return;
     }
     if (!j->execute)
@@ -106,7 +155,7 @@ static void tick_run(store *st, void *arg) {
                     .created_us = j->created_us};
     j->exec_rc = st->vt->exec_begin(st, &e);
     if (j->exec_rc)
-        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+        j->err = strdup(st->errmsg);
 }
 
 static json_t *tick_fields(const tick_job *j) {
@@ -116,8 +165,7 @@ static json_t *tick_fields(const tick_job *j) {
                      j->flow, "scheduled", when);
 }
 
-static void tick_done(void *arg, int commit_rc) {
-    tick_job *j = arg;
+static void tick_done(tick_job *j, int commit_rc) {
     host *h = j->h;
     if (commit_rc) {
         host_log(h, "error", tick_fields(j),
@@ -127,7 +175,8 @@ static void tick_done(void *arg, int commit_rc) {
         host_log(h, "info", tick_fields(j),
                  "schedule: this tick was already fired; nothing started");
     } else if (j->rc || j->exec_rc) {
-        host_log(h, "error", tick_fields(j), "schedule: %s", j->err);
+        host_log(h, "error", tick_fields(j), "schedule: %s",
+                 j->err ? j->err : "out of memory");
     } else if (!j->execute) {
         host_log(h, "warn", tick_fields(j),
                  "schedule: singleton flow still running; tick recorded, "
@@ -145,6 +194,31 @@ static void tick_done(void *arg, int commit_rc) {
         }
     }
     tick_job_free(j);
+}
+
+static void batch_run(store *st, void *arg) {
+    for (tick_job *j = arg; j; j = j->next)
+        tick_run(st, j);
+}
+
+static void batch_done(void *arg, int commit_rc) {
+    tick_job *j = arg;
+    while (j) {
+        tick_job *next = j->next;
+        tick_done(j, commit_rc);
+        j = next;
+    }
+}
+
+/* Hands the pending ticks to the store thread as one job: ten thousand
+ * ticks due at the same second are ten thousand timer callbacks in one
+ * loop iteration, and one push (its lock and wake-up) instead of one
+ * each. */
+static void flush(struct host_sched *s) {
+    tick_job *list = s->pending;
+    s->pending = s->pending_tail = NULL;
+    if (list)
+        storeq_push(s->h->q, batch_run, batch_done, list);
 }
 
 /* Whether a run of this flow of this instance is running or queued. */
@@ -171,35 +245,21 @@ static void fire(host *h, sched_entry *e, int64_t fire_s, json_t *missed,
         json_decref(missed);
         return;
     }
+    j->created_us = store_now_us();
     j->h = h;
     j->dep = deployment_ref(e->dep);
-    j->flow = strdup(e->fdef->name);
+    j->flow = e->fdef->name;
+    j->zone = e->spec.zone;
     j->fire_us = fire_s * 1000000;
-    j->created_us = store_now_us();
     j->execute = !singleton_busy(h, e->dep, e->fdef);
-    store_new_id("ex", j->id, sizeof(j->id));
-    char scheduled[40], actual[40], local[40];
-    sched_format_time(NULL, fire_s, scheduled, sizeof(scheduled));
-    if (!store_format_time(j->created_us, actual, sizeof(actual)))
-        snprintf(actual, sizeof(actual), "%s", scheduled);
-    sched_format_time(e->spec.zone, fire_s, local, sizeof(local));
-    j->trigger = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "schedule",
-                           "scheduled", scheduled, "actual", actual, "timezone",
-                           sched_zone_name(e->spec.zone), "local", local);
-    if (j->trigger && missed) {
-        json_object_set_new(j->trigger, "misfire", json_string("run_once"));
-        json_object_set_new(j->trigger, "missed", missed);
-        json_object_set_new(j->trigger, "missed_count",
-                            json_integer((json_int_t)nmissed));
-        missed = NULL;
-    }
-    json_decref(missed);
-    j->trigger_text = j->trigger ? json_dumps(j->trigger, JSON_COMPACT) : NULL;
-    if (!j->flow || !j->trigger || !j->trigger_text) {
-        tick_job_free(j);
-        return;
-    }
-    storeq_push(h->q, tick_run, tick_done, j);
+    j->missed = missed;
+    j->nmissed = nmissed;
+    struct host_sched *s = e->s;
+    if (s->pending_tail)
+        s->pending_tail->next = j;
+    else
+        s->pending = j;
+    s->pending_tail = j;
 }
 
 /* ---- timers ---- */
@@ -208,13 +268,14 @@ static void on_timer(uv_timer_t *t);
 
 /* Arms e's timer for its next fire time after now. */
 static void arm(sched_entry *e) {
-    int64_t now = now_s();
+    int64_t now_us = store_now_us();
+    int64_t now = s_of(now_us);
     if (e->next_s == SCHED_NONE || e->next_s < now - 1)
         e->next_s = sched_spec_next(&e->spec, now);
     if (e->next_s == SCHED_NONE)
         return; /* never again */
     uv_update_time(e->timer.loop);
-    int64_t wait_ms = e->next_s * 1000 - store_now_us() / 1000;
+    int64_t wait_ms = e->next_s * 1000 - now_us / 1000;
     if (wait_ms < 0)
         wait_ms = 0;
     if (wait_ms > SCHED_MAX_WAIT_MS)
@@ -235,14 +296,13 @@ static void on_timer(uv_timer_t *t) {
     int64_t fire_s = e->next_s;
     /* Past the fire time by more than a whole period (the clock jumped or
      * the loop stalled): fire the latest due time only. */
-    int64_t latest = fire_s, n;
-    for (n = 0; n < SCHED_MAX_MISSED_SCANNED; n++) {
-        int64_t t2 = sched_spec_next(&e->spec, latest);
-        if (t2 == SCHED_NONE || t2 * 1000000 > now_us)
-            break;
-        latest = t2;
+    int64_t latest = fire_s, next = sched_spec_next(&e->spec, latest), n = 0;
+    while (next != SCHED_NONE && next * 1000000 <= now_us &&
+           n++ < SCHED_MAX_MISSED_SCANNED) {
+        latest = next;
+        next = sched_spec_next(&e->spec, latest);
     }
-    e->next_s = sched_spec_next(&e->spec, latest);
+    e->next_s = next; /* the first after now: computed once */
     fire(s->h, e, latest, NULL, 0);
     arm(e);
 }
@@ -268,13 +328,67 @@ static void close_entries(sched_entry **list) {
     }
 }
 
-static int in_list(const sched_entry *list, const char *instance,
-                   const char *flow) {
-    for (; list; list = list->next)
-        if (!strcmp(list->dep->instance, instance) &&
-            !strcmp(list->fdef->name, flow))
-            return 1;
-    return 0;
+/* A list's entries sorted by instance and flow: looking each of ten
+ * thousand entries up in another list of as many, one by one, took
+ * seconds. */
+typedef struct entry_index {
+    sched_entry **v;
+    size_t n;
+    const sched_entry *list; /* what to search if v could not be made */
+} entry_index;
+
+static int key_cmp(const char *instance, const char *flow,
+                   const sched_entry *e) {
+    int c = strcmp(instance, e->dep->instance);
+    return c ? c : strcmp(flow, e->fdef->name);
+}
+
+static int index_cmp(const void *a, const void *b) {
+    const sched_entry *x = *(sched_entry *const *)a;
+    const sched_entry *y = *(sched_entry *const *)b;
+    return key_cmp(x->dep->instance, x->fdef->name, y);
+}
+
+static void index_build(entry_index *ix, sched_entry *list) {
+    size_t n = 0;
+    for (const sched_entry *e = list; e; e = e->next)
+        n++;
+    ix->list = list;
+    ix->n = 0;
+    ix->v = n ? malloc(n * sizeof(*ix->v)) : NULL;
+    if (!ix->v)
+        return;
+    for (sched_entry *e = list; e; e = e->next)
+        ix->v[ix->n++] = e;
+    qsort(ix->v, ix->n, sizeof(*ix->v), index_cmp);
+}
+
+static void index_free(entry_index *ix) {
+    free(ix->v);
+    ix->v = NULL;
+}
+
+/* The entry of (instance, flow), or NULL. */
+static sched_entry *index_find(const entry_index *ix, const char *instance,
+                               const char *flow) {
+    if (!ix->v) {
+        for (const sched_entry *e = ix->list; e; e = e->next)
+            if (!key_cmp(instance, flow, e))
+                return (sched_entry *)e;
+        return NULL;
+    }
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = key_cmp(instance, flow, ix->v[mid]);
+        if (c == 0)
+            return ix->v[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
 }
 
 /* Builds the entries of every schedule of the deployed instances. For a
@@ -283,16 +397,15 @@ static int in_list(const sched_entry *list, const char *instance,
  * the old timer was closed is not lost (if it did fire, its key is
  * recorded and the second try starts nothing). A new schedule starts at
  * its first fire time after now. */
-static void build_entries(struct host_sched *s, const sched_entry *old,
+static void build_entries(struct host_sched *s, sched_entry *old,
                           const char *only) {
     host *h = s->h;
-    json_t *list = only ? json_pack("[{s:s}]", "instance", only)
-                        : deploy_table_list(h->deps);
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *name = json_string_value(json_object_get(item, "instance"));
-        deployment *dep = name ? deploy_table_get(h->deps, name) : NULL;
+    entry_index was;
+    index_build(&was, old);
+    size_t n = only ? 1 : deploy_table_count(h->deps);
+    for (size_t i = 0; i < n; i++) {
+        deployment *dep = only ? deploy_table_get(h->deps, only)
+                               : deploy_table_at(h->deps, i);
         if (!dep || !dep->ig)
             continue;
         for (size_t k = 0; k < dep->ig->nflows; k++) {
@@ -316,7 +429,7 @@ static void build_entries(struct host_sched *s, const sched_entry *old,
             e->s = s;
             e->dep = deployment_ref(dep);
             e->fdef = f;
-            e->next_s = in_list(old, dep->instance, f->name)
+            e->next_s = index_find(&was, dep->instance, f->name)
                             ? sched_spec_next(&e->spec, now_s() - 1)
                             : SCHED_NONE;
             uv_timer_init(h->loop, &e->timer);
@@ -328,7 +441,7 @@ static void build_entries(struct host_sched *s, const sched_entry *old,
             arm(e);
         }
     }
-    json_decref(list);
+    index_free(&was);
 }
 
 /* ---- misfires at start ---- */
@@ -362,14 +475,14 @@ static void misfire_done(void *arg, int commit_rc) {
     host *h = j->h;
     (void)commit_rc;
     /* Only if the scheduler that asked is still the live one. */
+    entry_index ix = {0};
+    if (h->sched == j->s && !j->s->stopped)
+        index_build(&ix, j->s->entries);
     for (size_t i = 0; h->sched == j->s && !j->s->stopped && i < j->n; i++) {
         last_item *it = &j->items[i];
         if (!it->found)
             continue; /* a new schedule does not catch up */
-        sched_entry *e = j->s->entries;
-        while (e && (strcmp(e->dep->instance, it->instance) ||
-                     strcmp(e->fdef->name, it->flow)))
-            e = e->next;
+        sched_entry *e = index_find(&ix, it->instance, it->flow);
         if (!e || !e->spec.run_once)
             continue;
         int64_t now = j->now_us / 1000000;
@@ -403,6 +516,7 @@ static void misfire_done(void *arg, int commit_rc) {
                  "one catch-up run (misfire run_once)");
         fire(h, e, latest, missed, count);
     }
+    index_free(&ix);
     for (size_t i = 0; i < j->n; i++) {
         free(j->items[i].instance);
         free(j->items[i].flow);
@@ -442,6 +556,23 @@ static void check_misfires(struct host_sched *s) {
 
 /* ---- the interface ---- */
 
+/* Runs once per loop iteration, after the timers, just before the loop
+ * computes how long to sleep. libuv computes that from its cached "now",
+ * taken before the iteration's timers ran: a callback that held the loop
+ * for 60 ms (of anything) made every timer due in the next sleep fire
+ * 60 ms late. Updating the time here costs one clock read. Then the ticks
+ * the timers fired go to the store thread. */
+static void on_prepare(uv_prepare_t *p) {
+    uv_update_time(p->loop);
+    flush(p->data);
+}
+
+static void fresh_closed(uv_handle_t *hd) {
+    struct host_sched *s = hd->data;
+    if (--s->open == 0 && s->stopped)
+        free(s);
+}
+
 void host_sched_start(host *h) {
     if (h->sched || h->stopping)
         return;
@@ -452,6 +583,11 @@ void host_sched_start(host *h) {
     }
     s->h = h;
     h->sched = s;
+    uv_prepare_init(h->loop, &s->fresh);
+    s->fresh.data = s;
+    uv_prepare_start(&s->fresh, on_prepare);
+    uv_unref((uv_handle_t *)&s->fresh);
+    s->open++;
     build_entries(s, NULL, NULL);
     check_misfires(s);
 }
@@ -493,7 +629,8 @@ void host_sched_stop(host *h) {
         return;
     h->sched = NULL;
     s->stopped = 1;
+    flush(s);
     close_entries(&s->entries);
-    if (s->open == 0)
-        free(s);
+    uv_prepare_stop(&s->fresh);
+    uv_close((uv_handle_t *)&s->fresh, fresh_closed);
 }

@@ -332,10 +332,10 @@ static uint32_t month_mask(const sched_cron *c, int n, int w0) {
     uint32_t all = (uint32_t)(((1ull << n) - 1) << 1);
     uint32_t dom = c->dom & all, dow = 0;
     int wn = (w0 + n - 1) % 7; /* weekday of the last day */
-    for (int k = 0; k <= 30; k++)
+    for (int k = 0; c->dom_last && k <= 30; k++)
         if ((c->dom_last >> k & 1) && n - k >= 1)
             dom |= 1u << (n - k);
-    for (int d = 1; d <= n; d++) {
+    for (int d = 1; c->dom_w && d <= n; d++) {
         if (!(c->dom_w >> d & 1))
             continue;
         /* The weekday nearest to d without leaving the month. */
@@ -348,10 +348,13 @@ static uint32_t month_mask(const sched_cron *c, int n, int w0) {
     }
     if (c->dom_lw)
         dom |= 1u << (wn == 6 ? n - 1 : wn == 0 ? n - 2 : n);
-    for (int d = 1; d <= n; d++)
-        if (c->dow >> ((w0 + d - 1) % 7) & 1)
+    for (int d = 1, wd = w0; d <= n; d++, wd = wd == 6 ? 0 : wd + 1)
+        if (c->dow >> wd & 1)
             dow |= 1u << d;
-    for (int wd = 0; wd < 7; wd++) {
+    uint32_t nth = 0;
+    for (int k = 1; k <= 5; k++)
+        nth |= c->dow_nth[k];
+    for (int wd = 0; (c->dow_last || nth) && wd < 7; wd++) {
         if (c->dow_last >> wd & 1)
             dow |= 1u << (n - (wn - wd + 7) % 7);
         for (int k = 1; k <= 5; k++) {
@@ -449,15 +452,24 @@ sched_cron *sched_cron_parse(const char *expr, char **err) {
             goto bad;
     }
     int any = 0;
+    /* A month's days depend only on its length (28 to 31) and the weekday
+     * of its 1st: 28 masks at most, each computed once (hosts parse an
+     * expression for every instance they load). */
+    uint32_t by_len[4][7];
+    uint8_t have[4][7] = {{0}};
     for (int m = 1; m <= 12; m++) {
         if (!(p.c->month >> m & 1))
             continue;
         for (int w = 0; w < 7; w++) {
-            p.c->days[m - 1][w][0] =
-                month_mask(p.c, civil_month_days(2001, m), w);
-            p.c->days[m - 1][w][1] =
-                month_mask(p.c, civil_month_days(2000, m), w);
-            any |= p.c->days[m - 1][w][0] | p.c->days[m - 1][w][1];
+            for (int leap = 0; leap < 2; leap++) {
+                int n = civil_month_days(leap ? 2000 : 2001, m);
+                if (!have[n - 28][w]) {
+                    by_len[n - 28][w] = month_mask(p.c, n, w);
+                    have[n - 28][w] = 1;
+                }
+                p.c->days[m - 1][w][leap] = by_len[n - 28][w];
+                any |= by_len[n - 28][w] != 0;
+            }
         }
     }
     if (!any) {

@@ -4,7 +4,8 @@
  * the old definition alive; invalid instances, missing integrations and
  * misnamed files are reported with their file and path and skipped; bad
  * names are refused before anything is written; writes leave no temporary
- * files, even when they fail.
+ * files, even when they fail; an unchanged integration's file is left as it
+ * is and its instances share one compiled form.
  */
 #include "th.h"
 
@@ -472,6 +473,131 @@ static void test_dependents(void **state) {
     json_decref(v3);
 }
 
+/* Another instance of the same integration leaves the integration's file
+ * as it is (no rewrite, no sync); a changed integration replaces it. */
+static void test_unchanged_integration_kept(void **state) {
+    fx *f = *state;
+    write_ok(f, INTEGRATION("1", ""), INSTANCE("a", "one"));
+    char *p = sub(f, "integrations/sensors.json");
+    struct stat before, after;
+    assert_int_equal(stat(p, &before), 0);
+    write_ok(f, INTEGRATION("1", ""), INSTANCE("b", "two"));
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino); /* not renamed over */
+    write_ok(f, INTEGRATION("2", ""), INSTANCE("c", "three"));
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_not_equal(before.st_ino, after.st_ino);
+    json_t *back = json_load_file(p, 0, NULL),
+           *want = th_json(INTEGRATION("2", ""));
+    assert_true(json_equal(back, want));
+    json_decref(back);
+    json_decref(want);
+    free(p);
+    assert_only_json(f, "integrations", "sensors.json");
+    assert_int_equal(deploy_table_load_dir(f->t, f->dir, &f->reg, &f->d), 3);
+    assert_no_diags(f);
+}
+
+/* An integration whose file already holds the same text changes nothing
+ * for the other instances: they are not read (one placed by hand that
+ * does not load is not this deploy's doing). A changed one reads them. */
+static void test_dependents_unchanged(void **state) {
+    fx *f = *state;
+    write_ok(f, INTEGRATION("1", ""), INSTANCE("a", "one"));
+    free(th_write_json(f->dir, "instances/no-site.json",
+                       "{'integration': 'sensors', 'name': 'no-site'}"));
+    json_t *v1 = th_json(INTEGRATION("1", ""));
+    assert_int_equal(deploy_check_dependents(f->dir, v1, "a", &f->reg, &f->d),
+                     0);
+    assert_no_diags(f);
+    json_t *v1b = th_json(INTEGRATION("1b", ""));
+    assert_int_equal(deploy_check_dependents(f->dir, v1b, "a", &f->reg, &f->d),
+                     1);
+    char *p = sub(f, "instances/no-site.json");
+    assert_true(th_has_diag(&f->d, p, "integration", "would not be valid"));
+    free(p);
+    flow_diags_free(&f->d);
+    json_decref(v1);
+    json_decref(v1b);
+}
+
+/* Instances of one unchanged integration share its compiled form and
+ * document, through the API (deployment_build_in) as from a directory. */
+static void test_shared_integration(void **state) {
+    fx *f = *state;
+    json_t *ig = th_json(INTEGRATION("1", "")),
+           *ig2 = th_json(INTEGRATION("1", ""));
+    json_t *in_a = th_json(INSTANCE("a", "one")),
+           *in_b = th_json(INSTANCE("b", "two"));
+    deployment *a = deployment_build_in(f->t, ig, in_a, "integration",
+                                        "instance", &f->reg, &f->d);
+    assert_non_null(a);
+    assert_ptr_equal(a->integration_doc, ig);
+    assert_int_equal(deploy_table_put(f->t, a), 0);
+    deployment *b = deployment_build_in(f->t, ig2, in_b, "integration",
+                                        "instance", &f->reg, &f->d);
+    assert_no_diags(f);
+    assert_non_null(b);
+    assert_ptr_equal(b->ig, a->ig);
+    assert_ptr_equal(b->integration_doc, a->integration_doc);
+    assert_string_equal(b->integration_key, a->integration_key);
+    assert_string_equal(
+        json_string_value(json_object_get(b->in->config, "site")), "two");
+    assert_int_equal(deploy_table_put(f->t, b), 0);
+
+    /* A changed integration compiles its own; an unchanged one built
+     * against another registry too. */
+    json_t *v2 = th_json(INTEGRATION("2", "")),
+           *in_c = th_json(INSTANCE("c", "x"));
+    deployment *c = deployment_build_in(f->t, v2, in_c, "integration",
+                                        "instance", &f->reg, &f->d);
+    assert_non_null(c);
+    assert_ptr_not_equal(c->ig, a->ig);
+    assert_string_not_equal(c->integration_key, a->integration_key);
+    abi_registry other;
+    th_registry(&other);
+    deployment *d = deployment_build_in(f->t, ig2, in_c, "integration",
+                                        "instance", &other, &f->d);
+    assert_non_null(d);
+    assert_ptr_not_equal(d->ig, a->ig);
+    assert_string_equal(d->integration_key, a->integration_key);
+    deployment_unref(d);
+    deployment_unref(c);
+
+    /* Replacing or removing every holder leaves nothing to share: the next
+     * one compiles its own (and nothing is leaked, as ASan checks). */
+    assert_int_equal(deploy_table_remove(f->t, "a"), 0);
+    assert_int_equal(deploy_table_remove(f->t, "b"), 0);
+    deployment *e = deployment_build_in(f->t, ig, in_a, "integration",
+                                        "instance", &f->reg, &f->d);
+    assert_non_null(e);
+    assert_ptr_equal(e->integration_doc, ig);
+    deployment_unref(e);
+    assert_no_diags(f);
+    abi_registry_free(&other);
+    json_decref(ig);
+    json_decref(ig2);
+    json_decref(v2);
+    json_decref(in_a);
+    json_decref(in_b);
+    json_decref(in_c);
+
+    /* Loaded from a directory: one compiled copy for the integration;
+     * deploy_table_at walks in name order. */
+    write_ok(f, INTEGRATION("1", ""), INSTANCE("y", "one"));
+    write_ok(f, INTEGRATION("1", ""), INSTANCE("x", "two"));
+    deploy_table *t = deploy_table_new();
+    assert_int_equal(deploy_table_load_dir(t, f->dir, &f->reg, &f->d), 2);
+    assert_no_diags(f);
+    deployment *x = deploy_table_at(t, 0), *y = deploy_table_at(t, 1);
+    assert_string_equal(x->instance, "x");
+    assert_string_equal(y->instance, "y");
+    assert_null(deploy_table_at(t, 2));
+    assert_ptr_equal(x->ig, y->ig);
+    assert_string_equal(x->integration_key, y->integration_key);
+    deploy_table_free(t);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -485,6 +611,9 @@ int main(void) {
         T(test_bad_names_refused),
         T(test_atomic_no_temp_files),
         T(test_dependents),
+        T(test_unchanged_integration_kept),
+        T(test_dependents_unchanged),
+        T(test_shared_integration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
