@@ -9,6 +9,15 @@
  * (text as strings, repeated names as arrays). Children are matched by
  * local name: servers are often loose about the namespaces of what they
  * send, and a reader should not fail on that.
+ *
+ * Two readers give the same result. The common case, a Body to convert,
+ * is read from the parser's events as they come (sc_read_response_sax):
+ * a large response never becomes a tree, which costs more than the
+ * conversion itself. The rest (a Fault, a second Body) is rare and small
+ * and is read from a tree
+ * (sc_read_response_tree), parsing the same bytes again. The tree reader
+ * is also the reference the tests and the fuzz target hold the other
+ * to.
  */
 #include "soap_core.h"
 
@@ -101,40 +110,37 @@ static json_t *scalar(const char *text, enum sc_kind k) {
     return json_string_nocheck(text);
 }
 
-static json_t *text_value(xmlNodePtr n, enum sc_kind k) {
-    /* The common case, one text child, read in place. */
-    if (!n->children)
-        return scalar("", k);
-    if (n->children->type == XML_TEXT_NODE && !n->children->next &&
-        n->children->content)
-        return scalar((const char *)n->children->content, k);
-    xmlChar *c = xmlNodeGetContent(n);
-    json_t *v = scalar(c ? (const char *)c : "", k);
-    xmlFree(c);
-    return v ? v : json_string("");
+/* ---- what both readers decide alike ---- */
+
+static int is_xsi(const char *ns) {
+    return ns && !strcmp(ns, SC_NS_XSI);
 }
 
-static int is_nil(const xmlNode *n) {
-    for (xmlAttrPtr a = n->properties; a; a = a->next)
-        if (a->ns && a->ns->href &&
-            !strcmp((const char *)a->ns->href, SC_NS_XSI) &&
-            !strcmp((const char *)a->name, "nil")) {
-            const char *v =
-                a->children ? (const char *)a->children->content : "";
-            return !strcmp(v, "true") || !strcmp(v, "1");
-        }
-    return 0;
+/* An xsi:nil attribute's value. */
+static int nil_value(const char *v) {
+    return !strcmp(v, "true") || !strcmp(v, "1");
 }
 
-static int has_elements(xmlNodePtr n) {
-    return sc_first_elem(n) != NULL;
+static enum sc_kind text_kind(const sc_type *t) {
+    return t->text->simple ? t->text->kind : SC_STRING;
 }
 
-static int has_plain_attrs(xmlNodePtr n) {
-    for (xmlAttrPtr a = n->properties; a; a = a->next)
-        if (!a->ns || strcmp((const char *)a->ns->href, SC_NS_XSI))
-            return 1;
-    return 0;
+/* sc_convert: an element read generically (no type, too deep, or
+ * anyType). */
+static int as_generic(const sc_type *t, int depth) {
+    return !t || depth > SC_MAX_DEPTH || (t->simple && t->kind == SC_ANY);
+}
+
+/* complex: simple content alone, read as its text. */
+static int as_text(const sc_type *t, int plain_attrs) {
+    return t->text && !t->nattrs && !t->nelems && !plain_attrs;
+}
+
+static const sc_elem *find_elem(const sc_type *t, const char *name) {
+    for (size_t i = 0; i < t->nelems; i++)
+        if (!strcmp(t->elems[i]->name, name))
+            return t->elems[i];
+    return NULL;
 }
 
 /* Adds v under key: in an array when always_array, or from the second
@@ -159,25 +165,66 @@ static void put(json_t *obj, const char *key, json_t *v, int always_array) {
     }
 }
 
+/* An attribute (not xsi's) as "@name", typed by t's declaration. */
+static void put_attr(json_t *obj, const char *name, const char *value,
+                     const sc_type *t) {
+    char key[256];
+    snprintf(key, sizeof(key), "@%s", name);
+    enum sc_kind k = SC_STRING;
+    for (size_t i = 0; t && i < t->nattrs; i++)
+        if (!strcmp(t->attrs[i].name, name) && t->attrs[i].type &&
+            t->attrs[i].type->simple)
+            k = t->attrs[i].type->kind;
+    json_object_set_new(obj, key, scalar(value, k));
+}
+
+/* ---- from a tree ---- */
+
+static json_t *text_value(xmlNodePtr n, enum sc_kind k) {
+    /* The common case, one text child, read in place. */
+    if (!n->children)
+        return scalar("", k);
+    if (n->children->type == XML_TEXT_NODE && !n->children->next &&
+        n->children->content)
+        return scalar((const char *)n->children->content, k);
+    xmlChar *c = xmlNodeGetContent(n);
+    json_t *v = scalar(c ? (const char *)c : "", k);
+    xmlFree(c);
+    return v ? v : json_string("");
+}
+
+static int is_xsi_attr(const xmlAttr *a) {
+    return a->ns && is_xsi((const char *)a->ns->href);
+}
+
+static int is_nil(const xmlNode *n) {
+    for (xmlAttrPtr a = n->properties; a; a = a->next)
+        if (is_xsi_attr(a) && !strcmp((const char *)a->name, "nil"))
+            return nil_value(a->children ? (const char *)a->children->content
+                                         : "");
+    return 0;
+}
+
+static int has_elements(xmlNodePtr n) {
+    return sc_first_elem(n) != NULL;
+}
+
+static int has_plain_attrs(xmlNodePtr n) {
+    for (xmlAttrPtr a = n->properties; a; a = a->next)
+        if (!is_xsi_attr(a))
+            return 1;
+    return 0;
+}
+
 static void put_attrs(json_t *obj, xmlNodePtr n, const sc_type *t) {
     for (xmlAttrPtr a = n->properties; a; a = a->next) {
-        if (a->ns && a->ns->href &&
-            !strcmp((const char *)a->ns->href, SC_NS_XSI))
+        if (is_xsi_attr(a))
             continue;
-        char key[256];
-        snprintf(key, sizeof(key), "@%s", (const char *)a->name);
-        enum sc_kind k = SC_STRING;
-        for (size_t i = 0; t && i < t->nattrs; i++)
-            if (!strcmp(t->attrs[i].name, (const char *)a->name) &&
-                t->attrs[i].type && t->attrs[i].type->simple)
-                k = t->attrs[i].type->kind;
         xmlChar *v = xmlNodeGetContent((xmlNodePtr)a);
-        json_object_set_new(obj, key, scalar(v ? (const char *)v : "", k));
+        put_attr(obj, (const char *)a->name, v ? (const char *)v : "", t);
         xmlFree(v);
     }
 }
-
-/* ---- elements ---- */
 
 static json_t *generic(xmlNodePtr n, int depth) {
     if (is_nil(n))
@@ -209,40 +256,31 @@ static json_t *generic(xmlNodePtr n, int depth) {
     return o;
 }
 
-static const sc_elem *find_elem(const sc_type *t, const xmlChar *name) {
-    for (size_t i = 0; i < t->nelems; i++)
-        if (!strcmp(t->elems[i]->name, (const char *)name))
-            return t->elems[i];
-    return NULL;
-}
-
 static json_t *complex(xmlNodePtr n, const sc_type *t, int depth);
 
 json_t *sc_convert(xmlNodePtr n, const sc_type *t, int depth) {
     if (is_nil(n))
         return json_null();
-    if (!t || depth > SC_MAX_DEPTH)
+    if (as_generic(t, depth))
         return generic(n, depth);
     if (t->simple)
-        return t->kind == SC_ANY ? generic(n, depth) : text_value(n, t->kind);
+        return text_value(n, t->kind);
     return complex(n, t, depth);
 }
 
 static json_t *complex(xmlNodePtr n, const sc_type *t, int depth) {
-    if (t->text && !t->nattrs && !t->nelems && !has_plain_attrs(n))
-        return text_value(n, t->text->simple ? t->text->kind : SC_STRING);
+    if (as_text(t, has_plain_attrs(n)))
+        return text_value(n, text_kind(t));
     json_t *o = json_object();
     put_attrs(o, n, t);
     if (t->text) {
         xmlChar *c = xmlNodeGetContent(n);
         json_object_set_new(o, "#text",
-                            scalar(c ? (const char *)c : "", t->text->simple
-                                                                 ? t->text->kind
-                                                                 : SC_STRING));
+                            scalar(c ? (const char *)c : "", text_kind(t)));
         xmlFree(c);
     }
     for (xmlNodePtr c = sc_first_elem(n); c; c = sc_next_elem(c)) {
-        const sc_elem *e = find_elem(t, c->name);
+        const sc_elem *e = find_elem(t, (const char *)c->name);
         if (e)
             put(o, e->name, sc_convert(c, e->type, depth + 1), e->max != 1);
         else
@@ -406,32 +444,55 @@ static void read_fault(xmlNodePtr f, const sc_op *op, sc_fault_info *fi) {
 
 /* ---- the envelope ---- */
 
-int sc_read_response(const char *data, size_t len, const sc_op *op,
-                     sc_response *r, sc_err *e) {
+/* The version from the root element (its name and namespace as a tree
+ * holds them), or 0 with e set. */
+static int envelope_version(const char *name, const char *ns, sc_err *e) {
+    int envelope = !strcmp(name, "Envelope");
+    if (envelope && ns && !strcmp(ns, SC_NS_SOAP11))
+        return 11;
+    if (envelope && ns && !strcmp(ns, SC_NS_SOAP12))
+        return 12;
+    if (envelope)
+        sc_fail(e, FERRY_EPROTO,
+                "the response's Envelope is in namespace '%s', neither "
+                "SOAP 1.1's nor 1.2's",
+                ns ? ns : "(none)");
+    else
+        sc_fail(e, FERRY_EPROTO,
+                "the response is not a SOAP envelope (its root element "
+                "is <%s>)",
+                name);
+    return 0;
+}
+
+/* The Body's first element is a Fault, in either version's namespace:
+ * servers mix them. */
+static int is_fault(const char *name, const char *ns) {
+    return !strcmp(name, "Fault") && ns &&
+           (!strcmp(ns, SC_NS_SOAP11) || !strcmp(ns, SC_NS_SOAP12));
+}
+
+static void mismatch(sc_response *r, const char *name) {
+    r->mismatch = 1;
+    snprintf(r->mismatch_name, sizeof(r->mismatch_name), "%s", name);
+}
+
+static const char *ns_of(const xmlNode *n) {
+    return n->ns ? (const char *)n->ns->href : NULL;
+}
+
+int sc_read_response_tree(const char *data, size_t len, const sc_op *op,
+                          sc_response *r, sc_err *e) {
     memset(r, 0, sizeof(*r));
     xmlDocPtr doc = sc_parse_xml(data, len, "the response", e);
     if (!doc)
         return -1;
     int rc = -1;
     xmlNodePtr env = xmlDocGetRootElement(doc);
-    if (sc_is(env, SC_NS_SOAP11, "Envelope"))
-        r->version = 11;
-    else if (sc_is(env, SC_NS_SOAP12, "Envelope"))
-        r->version = 12;
-    else {
-        if (env && !strcmp((const char *)env->name, "Envelope"))
-            sc_fail(e, FERRY_EPROTO,
-                    "the response's Envelope is in namespace '%s', neither "
-                    "SOAP 1.1's nor 1.2's",
-                    env->ns && env->ns->href ? (const char *)env->ns->href
-                                             : "(none)");
-        else
-            sc_fail(e, FERRY_EPROTO,
-                    "the response is not a SOAP envelope (its root element "
-                    "is <%s>)",
-                    env ? (const char *)env->name : "?");
+    r->version = envelope_version(env ? (const char *)env->name : "?",
+                                  env ? ns_of(env) : NULL, e);
+    if (!r->version)
         goto out;
-    }
     const char *ens = r->version == 12 ? SC_NS_SOAP12 : SC_NS_SOAP11;
     xmlNodePtr header = NULL, body = NULL;
     for (xmlNodePtr c = sc_first_elem(env); c; c = sc_next_elem(c)) {
@@ -447,9 +508,7 @@ int sc_read_response(const char *data, size_t len, const sc_op *op,
     if (header && has_elements(header))
         r->header = generic(header, 0);
     xmlNodePtr first = sc_first_elem(body);
-    if (first && !strcmp((const char *)first->name, "Fault") && first->ns &&
-        (!strcmp((const char *)first->ns->href, SC_NS_SOAP11) ||
-         !strcmp((const char *)first->ns->href, SC_NS_SOAP12))) {
+    if (first && is_fault((const char *)first->name, ns_of(first))) {
         r->is_fault = 1;
         r->fault.version = r->version;
         read_fault(first, op, &r->fault);
@@ -463,15 +522,11 @@ int sc_read_response(const char *data, size_t len, const sc_op *op,
         r->result = json_null(); /* one-way */
     } else if (out->wrapper) {
         if (!first) {
-            r->mismatch = 1;
-            snprintf(r->mismatch_name, sizeof(r->mismatch_name), "(empty)");
+            mismatch(r, "(empty)");
             r->result = json_null();
         } else {
-            if (strcmp((const char *)first->name, out->wrapper->name)) {
-                r->mismatch = 1;
-                snprintf(r->mismatch_name, sizeof(r->mismatch_name), "%s",
-                         (const char *)first->name);
-            }
+            if (strcmp((const char *)first->name, out->wrapper->name))
+                mismatch(r, (const char *)first->name);
             r->result = sc_convert(first, out->content, 0);
         }
     } else {
@@ -481,4 +536,405 @@ int sc_read_response(const char *data, size_t len, const sc_op *op,
 out:
     xmlFreeDoc(doc);
     return rc;
+}
+
+/* ---- from the parser's events ---- */
+
+/*
+ * The tree reader's decisions, taken as the parser goes: one frame per
+ * open element of the Body (or Header) being converted, deciding at its
+ * start tag
+ * what sc_convert, generic and complex decide there (from the type, the
+ * depth, xsi:nil and the attributes) and giving its value to its parent
+ * at its end tag. What the start tag cannot tell waits: a generic element
+ * without attributes becomes an object at its first child element, else
+ * its text. Inside an element read as text (or not read: nil, skipped)
+ * further elements only count, without frames.
+ *
+ * Text goes into one buffer, each frame remembering where its element's
+ * starts; when an element ends its text is cut off again, unless an
+ * enclosing element needs all the text inside it (simple content's
+ * "#text" is xmlNodeGetContent). An element's text is so the end of the
+ * buffer: all of it for text_value and "#text", its own pieces for
+ * generic's mixed content (kept apart in own when everything stays).
+ * Whitespace between the elements of a complex type is never kept.
+ */
+
+enum fkind {
+    F_SKIP,    /* not converted */
+    F_NULL,    /* xsi:nil */
+    F_TEXT,    /* text_value of all its text */
+    F_GENERIC, /* generic */
+    F_COMPLEX, /* complex */
+    F_WRAPPER  /* the Body of a wrapped or rpc output: its first child */
+};
+
+typedef struct frame {
+    enum fkind kind;
+    const sc_type *t; /* F_COMPLEX */
+    enum sc_kind k;   /* F_TEXT */
+    int depth;        /* sc_convert's depth */
+    const char *key;  /* the value's key in the parent's object */
+    int array;        /* ... always an array */
+    json_t *o;        /* the object made; F_WRAPPER: the result */
+    int text;         /* the text inside is kept */
+    int all;          /* ... and stays when a child ends */
+    size_t mark;      /* where the element's text starts in the buffer */
+    sc_buf own;       /* F_GENERIC with all: its own text pieces */
+} frame;
+
+enum { IN_OTHER, IN_HEADER, IN_BODY };
+
+typedef struct reader {
+    const sc_op *op;
+    sc_response *r;
+    sc_err fail; /* what is wrong with the envelope, if it parses */
+    const char *ens;
+    int level;     /* the current element's: 1 the Envelope */
+    int in;        /* which child of the Envelope it is in */
+    int bodies;    /* Bodies seen */
+    int children;  /* the Body's child elements */
+    int hchildren; /* the current Header's */
+    int nested;    /* elements open inside the top frame, when a leaf */
+    frame *stack;
+    size_t n, cap;
+    sc_buf text;
+} reader;
+
+static int is_leaf(const frame *f) {
+    return f->kind == F_SKIP || f->kind == F_NULL || f->kind == F_TEXT;
+}
+
+static int named(const char *name, const char *ns, const char *want_ns,
+                 const char *local) {
+    return !strcmp(name, local) && ns && !strcmp(ns, want_ns);
+}
+
+static int attrs_nil(const sc_sax_attr *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (is_xsi(a[i].ns) && !strcmp(a[i].name, "nil"))
+            return nil_value(a[i].value);
+    return 0;
+}
+
+static int attrs_plain(const sc_sax_attr *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!is_xsi(a[i].ns))
+            return 1;
+    return 0;
+}
+
+static void put_sax_attrs(json_t *o, const sc_sax_attr *a, size_t n,
+                          const sc_type *t) {
+    for (size_t i = 0; i < n; i++)
+        if (!is_xsi(a[i].ns))
+            put_attr(o, a[i].name, a[i].value, t);
+}
+
+/* A new frame on top, its text flags from its parent's. NULL when out of
+ * memory. */
+static frame *push(reader *R, enum fkind kind, const char *key, int array) {
+    if (R->n == R->cap) {
+        size_t cap = R->cap ? R->cap * 2 : 32;
+        frame *s = realloc(R->stack, cap * sizeof(*s));
+        if (!s)
+            return NULL;
+        R->stack = s;
+        R->cap = cap;
+    }
+    int inherited = R->n ? R->stack[R->n - 1].all : 0;
+    frame *f = &R->stack[R->n++];
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    f->key = key;
+    f->array = array;
+    f->mark = R->text.len;
+    f->all = inherited || kind == F_TEXT;
+    f->text = f->all || kind == F_GENERIC;
+    return f;
+}
+
+static frame *start_generic(reader *R, const char *key, int array, int depth,
+                            const sc_sax_attr *a, size_t n) {
+    if (attrs_nil(a, n))
+        return push(R, F_NULL, key, array);
+    if (depth > SC_MAX_DEPTH) {
+        frame *f = push(R, F_TEXT, key, array);
+        if (f)
+            f->k = SC_STRING;
+        return f;
+    }
+    frame *f = push(R, F_GENERIC, key, array);
+    if (!f)
+        return NULL;
+    f->depth = depth;
+    if (attrs_plain(a, n)) {
+        f->o = json_object();
+        put_sax_attrs(f->o, a, n, NULL);
+    }
+    return f;
+}
+
+static frame *start_complex(reader *R, const char *key, int array,
+                            const sc_type *t, int depth, const sc_sax_attr *a,
+                            size_t n) {
+    if (as_text(t, attrs_plain(a, n))) {
+        frame *f = push(R, F_TEXT, key, array);
+        if (f)
+            f->k = text_kind(t);
+        return f;
+    }
+    frame *f = push(R, F_COMPLEX, key, array);
+    if (!f)
+        return NULL;
+    f->t = t;
+    f->depth = depth;
+    f->o = json_object();
+    put_sax_attrs(f->o, a, n, t);
+    if (t->text) {
+        /* Its place among the keys now, its value at the end tag. */
+        json_object_set_new(f->o, "#text", json_null());
+        f->all = f->text = 1;
+    }
+    return f;
+}
+
+static frame *start_convert(reader *R, const char *key, int array,
+                            const sc_type *t, int depth, const sc_sax_attr *a,
+                            size_t n) {
+    if (attrs_nil(a, n))
+        return push(R, F_NULL, key, array);
+    if (as_generic(t, depth))
+        return start_generic(R, key, array, depth, a, n);
+    if (t->simple) {
+        frame *f = push(R, F_TEXT, key, array);
+        if (f)
+            f->k = t->kind;
+        return f;
+    }
+    return start_complex(R, key, array, t, depth, a, n);
+}
+
+static frame *start_body(reader *R, const sc_sax_attr *a, size_t n) {
+    const sc_body *out = R->op ? &R->op->out : NULL;
+    if (!out)
+        return start_generic(R, NULL, 0, 0, a, n);
+    if (!out->present)
+        return push(R, F_SKIP, NULL, 0);
+    if (out->wrapper)
+        return push(R, F_WRAPPER, NULL, 0);
+    return start_complex(R, NULL, 0, out->content, 0, a, n);
+}
+
+static const char *text_at(reader *R, size_t mark) {
+    return R->text.p ? R->text.p + mark : "";
+}
+
+/* A child element of the top frame, which is not a leaf. */
+static frame *start_child(reader *R, const char *name, const sc_sax_attr *a,
+                          size_t n) {
+    frame *p = &R->stack[R->n - 1];
+    const sc_body *out = R->op ? &R->op->out : NULL;
+    switch (p->kind) {
+    case F_WRAPPER:
+        if (R->children > 1)
+            return push(R, F_SKIP, NULL, 0);
+        if (strcmp(name, out->wrapper->name))
+            mismatch(R->r, name);
+        return start_convert(R, NULL, 0, out->content, 0, a, n);
+    case F_GENERIC:
+        if (!p->o) {
+            p->o = json_object();
+            /* Its text so far is its own. */
+            if (p->all)
+                sc_buf_puts(&p->own, text_at(R, p->mark));
+        }
+        return start_generic(R, name, 0, p->depth + 1, a, n);
+    default: {
+        const sc_elem *e = find_elem(p->t, name);
+        if (e)
+            return start_convert(R, e->name, e->max != 1, e->type, p->depth + 1,
+                                 a, n);
+        return start_generic(R, name, 0, p->depth + 1, a, n);
+    }
+    }
+}
+
+static int has_text(const char *s) {
+    for (; *s; s++)
+        if (!is_space(*s))
+            return 1;
+    return 0;
+}
+
+/* The top frame's value, at its end tag. */
+static json_t *value_of(reader *R, frame *f) {
+    switch (f->kind) {
+    case F_SKIP:
+        return NULL;
+    case F_NULL:
+        return json_null();
+    case F_TEXT:
+        return scalar(text_at(R, f->mark), f->k);
+    case F_GENERIC: {
+        if (!f->o)
+            return scalar(text_at(R, f->mark), SC_STRING);
+        /* mixed content: its own text pieces joined */
+        const char *own =
+            f->all ? (f->own.p ? f->own.p : "") : text_at(R, f->mark);
+        if (has_text(own))
+            json_object_set_new(f->o, "#text", json_string(own));
+        return f->o;
+    }
+    case F_COMPLEX:
+        if (f->t->text)
+            json_object_set_new(f->o, "#text",
+                                scalar(text_at(R, f->mark), text_kind(f->t)));
+        for (size_t i = 0; i < f->t->nelems; i++) {
+            const sc_elem *e = f->t->elems[i];
+            if (e->max != 1 && !json_object_get(f->o, e->name))
+                json_object_set_new(f->o, e->name, json_array());
+        }
+        return f->o;
+    case F_WRAPPER:
+        if (!R->children)
+            mismatch(R->r, "(empty)");
+        return f->o ? f->o : json_null();
+    }
+    return NULL;
+}
+
+static void pop(reader *R) {
+    frame *f = &R->stack[R->n - 1];
+    json_t *v = value_of(R, f);
+    f->o = NULL;
+    sc_buf_free(&f->own);
+    R->n--;
+    frame *p = R->n ? &R->stack[R->n - 1] : NULL;
+    if (!p || !p->all) {
+        R->text.len = f->mark;
+        if (R->text.p)
+            R->text.p[f->mark] = 0;
+    }
+    if (!p && R->in == IN_HEADER) {
+        /* the last Header counts, when it has elements */
+        json_decref(R->r->header);
+        R->r->header = R->hchildren ? v : NULL;
+        if (!R->hchildren)
+            json_decref(v);
+    } else if (!p) {
+        /* the Body: generic(body) only when it has elements; nothing for
+         * a one-way operation */
+        if ((!R->op && !R->children) || f->kind == F_SKIP) {
+            json_decref(v);
+            v = json_null();
+        }
+        R->r->result = v;
+    } else if (!v) {
+        /* skipped */
+    } else if (p->kind == F_WRAPPER) {
+        p->o = v;
+    } else {
+        put(p->o, f->key, v, f->array);
+    }
+}
+
+static int on_start(void *ud, const char *name, const char *ns,
+                    const sc_sax_attr *a, size_t n) {
+    reader *R = ud;
+    R->level++;
+    if (R->level == 1) {
+        R->r->version = envelope_version(name, ns, &R->fail);
+        R->ens = R->r->version == 12 ? SC_NS_SOAP12 : SC_NS_SOAP11;
+        return 0;
+    }
+    if (!R->r->version)
+        return 0; /* not an envelope: an error if it parses */
+    if (R->level == 2) {
+        R->in = IN_OTHER;
+        if (named(name, ns, R->ens, "Header")) {
+            R->in = IN_HEADER;
+            R->hchildren = 0;
+            return start_generic(R, NULL, 0, 0, a, n) ? 0 : 1;
+        } else if (named(name, ns, R->ens, "Body")) {
+            /* A second Body: the last counts. Left to the tree. */
+            if (R->bodies++)
+                return 1;
+            R->in = IN_BODY;
+            return start_body(R, a, n) ? 0 : 1;
+        }
+        return 0;
+    }
+    if (R->in == IN_OTHER)
+        return 0;
+    if (R->level == 3 && R->in == IN_HEADER)
+        R->hchildren++;
+    else if (R->level == 3 && R->children++ == 0 && is_fault(name, ns))
+        return 1; /* for the tree */
+    if (is_leaf(&R->stack[R->n - 1])) {
+        R->nested++;
+        return 0;
+    }
+    return start_child(R, name, a, n) ? 0 : 1;
+}
+
+static int on_end(void *ud) {
+    reader *R = ud;
+    if (R->nested)
+        R->nested--;
+    else if (R->n)
+        pop(R);
+    if (R->level-- == 2)
+        R->in = IN_OTHER;
+    return 0;
+}
+
+static int on_text(void *ud, const char *s, size_t len) {
+    reader *R = ud;
+    frame *f = R->n ? &R->stack[R->n - 1] : NULL;
+    if (!f || !f->text)
+        return 0;
+    sc_buf_add(&R->text, s, len);
+    if (f->kind == F_GENERIC && f->all && f->o)
+        sc_buf_add(&f->own, s, len);
+    return 0;
+}
+
+int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
+                         sc_response *r, sc_err *e) {
+    memset(r, 0, sizeof(*r));
+    reader R = {.op = op, .r = r};
+    sc_sax sax = {on_start, on_end, on_text, &R};
+    int rc = sc_parse_sax(data, len, "the response", &sax, e);
+    for (size_t i = 0; i < R.n; i++) {
+        json_decref(R.stack[i].o);
+        sc_buf_free(&R.stack[i].own);
+    }
+    free(R.stack);
+    int oom = R.text.oom;
+    sc_buf_free(&R.text);
+    if (rc) {
+        /* stopped for the tree, or not well-formed */
+        sc_response_clear(r);
+        return rc;
+    }
+    if (R.fail.code)
+        return sc_fail(e, R.fail.code, "%s", R.fail.msg);
+    if (!R.bodies) {
+        json_decref(r->header);
+        r->header = NULL;
+        return sc_fail(e, FERRY_EPROTO, "the response's envelope has no Body");
+    }
+    if (!r->result || oom) {
+        json_decref(r->result);
+        r->result = NULL;
+        return sc_fail(e, FERRY_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int sc_read_response(const char *data, size_t len, const sc_op *op,
+                     sc_response *r, sc_err *e) {
+    int rc = sc_read_response_sax(data, len, op, r, e);
+    return rc == 1 ? sc_read_response_tree(data, len, op, r, e) : rc;
 }

@@ -76,6 +76,44 @@ void sc_arena_free(sc_arena *a);
 xmlDocPtr sc_parse_xml(const char *data, size_t len, const char *what,
                        sc_err *e);
 
+/* An attribute as a tree would hold it. */
+typedef struct sc_sax_attr {
+    const char *name;  /* local name; "p:name" when prefix p is undeclared */
+    const char *ns;    /* namespace, or NULL */
+    const char *value; /* NUL-terminated, references decoded */
+} sc_sax_attr;
+
+/*
+ * What sc_parse_sax hands a reader, each with ud; a callback returning
+ * nonzero stops the parse. Elements come with their name and namespace as
+ * a tree of the same bytes would have them (an undeclared prefix stays in
+ * the name, with no namespace), so that a reader of the events and a
+ * reader of the tree see the same document. A name lasts until the parse
+ * ends; namespaces and attributes only during the call.
+ */
+typedef struct sc_sax {
+    int (*start)(void *ud, const char *name, const char *ns,
+                 const sc_sax_attr *attrs, size_t nattrs);
+    int (*end)(void *ud);
+    int (*text)(void *ud, const char *s, size_t len);
+    void *ud;
+} sc_sax;
+
+/*
+ * Parses untrusted bytes exactly as sc_parse_xml does (the same settings,
+ * refusals and messages) but hands elements and text to sax instead of
+ * building a tree. Returns 0 for a well-formed document read to its end,
+ * -1 with e set as sc_parse_xml would set it, or 1 when the events cannot
+ * stand in for a tree: a callback stopped the parse, or the tree would
+ * differ (libxml2's tree builder refuses a document nested deeper than
+ * xmlParserMaxDepth, which its push parser leaves to it, and cuts a tree
+ * at a text node longer than XML_MAX_TEXT_LENGTH, keeping the rest of the
+ * document out with no error). Reading the tree (sc_parse_xml) is then the
+ * way to the same result.
+ */
+int sc_parse_sax(const char *data, size_t len, const char *what,
+                 const sc_sax *sax, sc_err *e);
+
 /* Nonzero if s can be an element's or attribute's local name (an
  * NCName; non-ASCII characters are let through). */
 int sc_ncname(const char *s);
@@ -344,6 +382,17 @@ void sc_response_clear(sc_response *r);
  */
 int sc_read_response(const char *data, size_t len, const sc_op *op,
                      sc_response *r, sc_err *e);
+/*
+ * The two ways sc_read_response reads, the same in what they return
+ * (the tests and the fuzz target hold them to it): from the parser's
+ * events, without a tree, which returns 1 (r cleared) for what it leaves
+ * to the tree (a Fault, a second Body, and what sc_parse_sax leaves to
+ * it); and from a tree, which reads everything.
+ */
+int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
+                         sc_response *r, sc_err *e);
+int sc_read_response_tree(const char *data, size_t len, const sc_op *op,
+                          sc_response *r, sc_err *e);
 
 /* Converts an element's content by type t (NULL: generically). */
 json_t *sc_convert(xmlNodePtr n, const sc_type *t, int depth);

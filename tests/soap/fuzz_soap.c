@@ -8,6 +8,10 @@
  *   as XML, and a refusal must name the arguments' path;
  * - as a response, read against a fixed WSDL's operations and without
  *   one: a refusal has a code, a read has a result or a fault.
+ *
+ * Every response (the envelopes built above too, read back) is read by
+ * both of sc_read_response's readers, from the parser's events and from a
+ * tree: they must agree in everything (abort otherwise).
  */
 #include "fuzz.h"
 #include "soap_core.h"
@@ -79,6 +83,63 @@ static int same_bytes(void *ud, const char *location, char **data, size_t *len,
 static void check_err(const sc_err *e) {
     if (!e->code || !e->msg[0] || strchr(e->msg, '\n'))
         abort();
+}
+
+static int differ(const char *what, const char *a, const char *b) {
+    if (!a != !b || (a && strcmp(a, b))) {
+        fprintf(stderr,
+                "the readers disagree on the %s:\nevents %s\ntree   %s\n", what,
+                a ? a : "(none)", b ? b : "(none)");
+        return 1;
+    }
+    return 0;
+}
+
+/* The same value, keys in the same order. */
+static int differ_json(const char *what, const json_t *a, const json_t *b) {
+    char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *tb = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    int d =
+        differ(what, ta, tb) || (a && !json_equal((json_t *)a, (json_t *)b));
+    free(ta);
+    free(tb);
+    return d;
+}
+
+/*
+ * Reads a response as sc_read_response does: from the events, or from a
+ * tree when the events reader leaves it there; and always from a tree
+ * too, which must give the same. Returns sc_read_response's answer in r
+ * and e.
+ */
+static int read_both(const sc_op *op, const char *data, size_t size,
+                     sc_response *r, sc_err *e) {
+    sc_response t;
+    sc_err te = {0};
+    int rt = sc_read_response_tree(data, size, op, &t, &te);
+    int rs = sc_read_response_sax(data, size, op, r, e);
+    if (rs == 1) {
+        if (e->code || r->result || r->header || r->version)
+            abort();
+        *r = t;
+        *e = te;
+        return rt;
+    }
+    char ca[16], cb[16];
+    snprintf(ca, sizeof(ca), "%d %d", rs, e->code);
+    snprintf(cb, sizeof(cb), "%d %d", rt, te.code);
+    char va[32], vb[32];
+    snprintf(va, sizeof(va), "%d %d %d", r->version, r->is_fault, r->mismatch);
+    snprintf(vb, sizeof(vb), "%d %d %d", t.version, t.is_fault, t.mismatch);
+    if (differ("return and code", ca, cb) || differ("error", e->msg, te.msg) ||
+        differ("version, fault, mismatch", va, vb) ||
+        differ("mismatch name", r->mismatch_name, t.mismatch_name) ||
+        differ_json("result", r->result, t.result) ||
+        differ_json("header", r->header, t.header))
+        abort();
+    if (rt != -1)
+        sc_response_clear(&t);
+    return rs;
 }
 
 /* Arguments shaped like the type: required fields filled by kind. */
@@ -171,7 +232,7 @@ static void build_all(const sc_wsdl *w, unsigned seed) {
                     /* what was sent, read as a response */
                     sc_response r;
                     sc_err re = {0};
-                    if (sc_read_response(b.p, b.len, op, &r, &re) == 0)
+                    if (read_both(op, b.p, b.len, &r, &re) == 0)
                         sc_response_clear(&r);
                 } else {
                     check_err(&e);
@@ -190,7 +251,7 @@ static void build_all(const sc_wsdl *w, unsigned seed) {
 static void as_response(const sc_op *op, const uint8_t *data, size_t size) {
     sc_response r;
     sc_err e = {0};
-    if (sc_read_response((const char *)data, size, op, &r, &e)) {
+    if (read_both(op, (const char *)data, size, &r, &e)) {
         check_err(&e);
         return;
     }
