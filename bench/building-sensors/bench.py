@@ -21,6 +21,9 @@ the instance files and sets BUILDING_SENSORS_DIR. Two parts, in one run:
    43,200 readings: the execution's time and each step's, the first run
    (the service computes the readings) and the next ones (it has them).
    Target: the execution under 1 s. Also the CPU time of `ferry run`.
+3. The same flow under `ferry serve`, as its schedule runs it: deployed
+   into a deployments directory, started through the API with the same
+   window, each execution in a worker forked from the zygote.
 
 Prints "TARGET MISSED" where a figure is over its target, and one line of
 key=value pairs at the end. Exits 0 whatever it measures.
@@ -311,6 +314,100 @@ def execution(args, env, instance_file):
             "first_exec_ms": runs[0]["exec"]}
 
 
+def served(args, instance_file):
+    """The same flow run by `ferry serve`, as the 7 AM schedule runs it: each
+    execution in a worker forked from the zygote, which compiled the
+    integration once when it was deployed. Started through the API with the
+    same window; the execution's time is the store's, as for `ferry run`."""
+    until = last_seven_am(args, instance_file)
+    steps = ("fetch", "quarter_hour", "fahrenheit", "batches", "post")
+    work = os.path.join(args.tmp, "serve")
+    deployments = os.path.join(work, "deployments")
+    os.makedirs(deployments)
+    subprocess.run([args.ferry, "deploy", os.path.join(SAMPLE, "integration.json"),
+                    "--instance", instance_file, "--deployments", deployments,
+                    "--components-dir", args.components],
+                   check=True, capture_output=True, text=True)
+    instance = json.load(open(instance_file))["name"]
+    api_token = base64.b64encode(os.urandom(18)).decode()
+    port_file = os.path.join(work, "port")
+    env = dict(os.environ)
+    env["FERRY_MASTER_KEY"] = subprocess.run(
+        [args.ferry, "secrets", "generate-key"], check=True, capture_output=True,
+        text=True).stdout.strip()
+    log = open(os.path.join(work, "serve.log"), "w")
+    host = subprocess.Popen(
+        [args.ferry, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
+         "--db", os.path.join(work, "serve.db"), "--components-dir", args.components,
+         "--deployments", deployments, "--api-token", api_token],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def api(method, path, body=None):
+        req = urllib.request.Request(
+            base + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": "Bearer " + api_token,
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    runs = []
+    try:
+        deadline = time.time() + 30
+        base = None
+        while time.time() < deadline:
+            if host.poll() is not None:
+                sys.exit("bench: ferry serve exited; its log: "
+                         + os.path.join(work, "serve.log"))
+            try:
+                if base is None and os.path.getsize(port_file) > 0:
+                    base = "http://127.0.0.1:" + open(port_file).read().strip()
+                if base:
+                    urllib.request.urlopen(base + "/readyz", timeout=2).read()
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        else:
+            sys.exit("bench: ferry serve did not become ready in 30 s")
+        for _ in range(args.runs + 1):
+            started = api("POST", f"/api/v1/instances/{instance}/flows/morning-export/"
+                          "executions", {"until": until})
+            while True:
+                ex = api("GET", "/api/v1/executions/" + started["id"])
+                if ex["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.02)
+            if ex["status"] != "succeeded":
+                sys.exit("bench: the served execution %s: %s" % (ex["status"], ex.get("error_message")))
+            out = ex["output"]
+            if out["fetched"] != 43200 or out["kept"] != 2880 or out["posted"] != 2880:
+                sys.exit("bench: unexpected counts %r" % out)
+            d = {s["name"]: s["duration_us"] / 1000 for s in ex["steps"] if s["name"] in steps}
+            runs.append({"exec": ex["duration_us"] / 1000, **d})
+    finally:
+        host.terminate()
+        try:
+            host.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            host.kill()
+            host.wait()
+        log.close()
+    warm = runs[1:]
+    m = {k: median([r[k] for r in warm]) for k in ("exec", *steps)}
+    lo, hi = min(r["exec"] for r in warm), max(r["exec"] for r in warm)
+    print()
+    print(f"== the same flow under ferry serve (a worker per execution), {args.runs} "
+          "executions started through the API (after a first one)")
+    print(f"execution: median {m['exec']:.0f} ms (min {lo:.0f}, max {hi:.0f}) (target under "
+          f"{TARGET_EXEC_MS:.0f} ms)" + ("" if m["exec"] < TARGET_EXEC_MS else " TARGET MISSED"))
+    print(f"  fetch {m['fetch']:.0f} ms, quarter_hour {m['quarter_hour']:.0f} ms, fahrenheit "
+          f"{m['fahrenheit']:.0f} ms, batches {m['batches']:.0f} ms, post {m['post']:.0f} ms; "
+          f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    return {"serve_exec_ms": m["exec"], "serve_fetch_ms": m["fetch"],
+            "serve_quarter_hour_ms": m["quarter_hour"]}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--build", required=True, help="the build tree: ferry and components/")
@@ -319,16 +416,17 @@ def main():
                    help="rounds of curl then ferry the kept-alive calls are split into (5)")
     p.add_argument("--runs", type=int, default=5, help="executions of the flow (5)")
     p.add_argument("--tmpdir", default=None)
-    p.add_argument("parts", nargs="*", metavar="soap|flow", help="the parts to run (both)")
+    p.add_argument("parts", nargs="*", metavar="soap|flow|serve",
+                   help="the parts to run (all three)")
     args = p.parse_args()
-    if set(args.parts) - {"soap", "flow"}:
-        p.error("parts are soap and flow")
+    if set(args.parts) - {"soap", "flow", "serve"}:
+        p.error("parts are soap, flow and serve")
     work = os.environ.get("BUILDING_SENSORS_DIR")
     if not work:
         sys.exit("bench: run me through samples/building-sensors/run --services-only")
     args.ferry = os.path.join(args.build, "ferry")
     args.components = os.path.join(args.build, "components")
-    parts = args.parts or ["soap", "flow"]
+    parts = args.parts or ["soap", "flow", "serve"]
     env = load_env(work)
     instance_file = os.path.join(work, "instances", "chicago.json")
     instance = json.load(open(instance_file))
@@ -340,6 +438,8 @@ def main():
             figures.update(roundtrips(args, env, instance_file, instance))
         if "flow" in parts:
             figures.update(execution(args, env, instance_file))
+        if "serve" in parts:
+            figures.update(served(args, instance_file))
     print()
     print("building_sensors: " + " ".join(
         f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
