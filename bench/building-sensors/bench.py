@@ -302,7 +302,7 @@ def execution(args, env, instance_file):
           f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     print(f"  fetch (soap.call, {size / 1e6:.1f} MB of XML) {m['fetch']:.0f} ms, of which the "
           f"service's answer with curl takes {median(served):.0f} ms")
-    print(f"  quarter_hour (jq, 43,200 in, 2,880 out) {m['quarter_hour']:.0f} ms, "
+    print(f"  quarter_hour (xml.to_json streaming, 43,200 in, 2,880 out) {m['quarter_hour']:.0f} ms, "
           f"fahrenheit (jq) {m['fahrenheit']:.0f} ms, batches (jq) {m['batches']:.0f} ms, "
           f"post (6 batches to the maintenance API) {m['post']:.0f} ms")
     print(f"  the first execution: {runs[0]['exec']:.0f} ms (fetch {runs[0]['fetch']:.0f} ms: "

@@ -596,6 +596,8 @@ typedef struct reader {
     int children;  /* the Body's child elements */
     int hchildren; /* the current Header's */
     int nested;    /* elements open inside the top frame, when a leaf */
+    int head;      /* sc_read_response_head: stop at the Body's content */
+    int head_done; /* ... and it stopped there */
     frame *stack;
     size_t n, cap;
     sc_buf text;
@@ -871,6 +873,10 @@ static int on_start(void *ud, const char *name, const char *ns,
         R->hchildren++;
     else if (R->level == 3 && R->children++ == 0 && is_fault(name, ns))
         return 1; /* for the tree */
+    else if (R->level == 3 && R->head) {
+        R->head_done = 1; /* not a Fault: what follows is not read */
+        return 1;
+    }
     if (is_leaf(&R->stack[R->n - 1])) {
         R->nested++;
         return 0;
@@ -900,10 +906,10 @@ static int on_text(void *ud, const char *s, size_t len) {
     return 0;
 }
 
-int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
-                         sc_response *r, sc_err *e) {
+static int read_sax(const char *data, size_t len, const sc_op *op, int head,
+                    sc_response *r, sc_err *e) {
     memset(r, 0, sizeof(*r));
-    reader R = {.op = op, .r = r};
+    reader R = {.op = op, .r = r, .head = head};
     sc_sax sax = {on_start, on_end, on_text, &R};
     int rc = sc_parse_sax(data, len, "the response", &sax, e);
     for (size_t i = 0; i < R.n; i++) {
@@ -913,6 +919,13 @@ int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
     free(R.stack);
     int oom = R.text.oom;
     sc_buf_free(&R.text);
+    if (rc == 1 && R.head_done && !R.fail.code && !oom) {
+        /* The Body's first element is not a Fault: all a head read
+         * wants to know. */
+        json_decref(r->result);
+        r->result = json_null();
+        return 0;
+    }
     if (rc) {
         /* stopped for the tree, or not well-formed */
         sc_response_clear(r);
@@ -930,11 +943,35 @@ int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
         r->result = NULL;
         return sc_fail(e, FERRY_ENOMEM, "out of memory");
     }
+    if (head) {
+        json_decref(r->result);
+        r->result = json_null();
+    }
     return 0;
+}
+
+int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
+                         sc_response *r, sc_err *e) {
+    return read_sax(data, len, op, 0, r, e);
 }
 
 int sc_read_response(const char *data, size_t len, const sc_op *op,
                      sc_response *r, sc_err *e) {
     int rc = sc_read_response_sax(data, len, op, r, e);
     return rc == 1 ? sc_read_response_tree(data, len, op, r, e) : rc;
+}
+
+int sc_read_response_head(const char *data, size_t len, const sc_op *op,
+                          sc_response *r, sc_err *e) {
+    int rc = read_sax(data, len, op, 1, r, e);
+    if (rc != 1)
+        return rc;
+    /* A Fault (or what the events leave to a tree): read whole, as
+     * sc_read_response would; a Body's content is not kept. */
+    rc = sc_read_response_tree(data, len, op, r, e);
+    if (!rc && !r->is_fault) {
+        json_decref(r->result);
+        r->result = json_null();
+    }
+    return rc;
 }

@@ -690,6 +690,25 @@ static int no_envelope(ferry_ctx *ctx, const char *what, const exchange *x,
 
 /* ---- soap.call ---- */
 
+/* The "convert" input: 1 (the default), 0, or -1 with the step failed. */
+static int convert_in(ferry_ctx *ctx, const json_t *in) {
+    const json_t *c = json_object_get(in, "convert");
+    if (!c || json_is_null(c))
+        return 1;
+    if (!json_is_boolean(c)) {
+        fail(ctx, FERRY_EINVAL, 0, "convert must be a boolean");
+        return -1;
+    }
+    return json_is_true(c);
+}
+
+/* Reads a response whole (convert) or only up to its Body's content. */
+static int read_response(const exchange *x, const sc_op *op, int convert,
+                         sc_response *r, sc_err *e) {
+    return convert ? sc_read_response(x->data, x->len, op, r, e)
+                   : sc_read_response_head(x->data, x->len, op, r, e);
+}
+
 static int call_run(ferry_ctx *ctx, const json_t *in) {
     if (!FERRY_API_HAS(api, http_request))
         return fail(ctx, FERRY_EUNSUPPORTED, 0,
@@ -708,6 +727,9 @@ static int call_run(ferry_ctx *ctx, const json_t *in) {
     if (args && !json_is_object(args) && !json_is_null(args))
         return fail(ctx, FERRY_EINVAL, 0, "arguments: expected an object");
     const char *soap_header = str_in(in, "soap_header");
+    int convert = convert_in(ctx, in);
+    if (convert < 0)
+        return FERRY_EINVAL;
 
     const sc_wsdl *w;
     int rc = get_wsdl(ctx, in, &w);
@@ -770,7 +792,7 @@ static int call_run(ferry_ctx *ctx, const json_t *in) {
         return rc;
     }
     sc_response r;
-    if (sc_read_response(x.data, x.len, op, &r, &e)) {
+    if (read_response(&x, op, convert, &r, &e)) {
         rc = no_envelope(ctx, what, &x, &e);
         exchange_clear(&x);
         return rc;
@@ -788,7 +810,7 @@ static int call_run(ferry_ctx *ctx, const json_t *in) {
         exchange_clear(&x);
         return rc;
     }
-    if (r.mismatch)
+    if (r.mismatch && convert)
         api->log(ctx, FERRY_LOG_WARN, NULL,
                  "%s: the response's Body holds <%s>, the WSDL declares <%s>; "
                  "read by the declared type anyway",
@@ -845,6 +867,9 @@ static int request_run(ferry_ctx *ctx, const json_t *in) {
         return fail(ctx, FERRY_EINVAL, 0,
                     "envelope: expected the envelope's text or a blob");
     }
+    int convert = convert_in(ctx, in);
+    if (convert < 0)
+        return FERRY_EINVAL;
     /* What is sent must at least be XML. */
     sc_err e = {0};
     xmlDocPtr d = sc_parse_xml(env, env_len, "envelope", &e);
@@ -874,7 +899,7 @@ static int request_run(ferry_ctx *ctx, const json_t *in) {
         return api->set_output(ctx, outv);
     }
     sc_response r;
-    if (sc_read_response(x.data, x.len, NULL, &r, &e)) {
+    if (read_response(&x, NULL, convert, &r, &e)) {
         rc = no_envelope(ctx, "SOAP request", &x, &e);
         exchange_clear(&x);
         return rc;
@@ -965,6 +990,10 @@ static const ferry_input call_inputs[] = {
      "soap.wss connection"},
     {"soap_header", "string", 0, NULL,
      "XML added to the envelope's Header (declaring its namespaces)"},
+    {"convert", "boolean", 0, "true",
+     "false: the response's Body is not converted (the output's result is "
+     "null; raw holds the response, for a step that streams it); a Fault "
+     "still fails the step"},
     BASE_INPUT,
     TRANSPORT_INPUTS,
     {0}};
@@ -976,6 +1005,10 @@ static const ferry_input request_inputs[] = {
      "\"1.1\" (text/xml and SOAPAction) or \"1.2\" (application/soap+xml "
      "with action)"},
     {"action", "string", 0, NULL, "the SOAP action"},
+    {"convert", "boolean", 0, "true",
+     "false: the response's Body is not converted (the output's body is "
+     "null; raw holds the response, for a step that streams it); a Fault "
+     "still fails the step"},
     TRANSPORT_INPUTS,
     {0}};
 

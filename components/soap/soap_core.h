@@ -391,6 +391,15 @@ int sc_read_response(const char *data, size_t len, const sc_op *op,
  */
 int sc_read_response_sax(const char *data, size_t len, const sc_op *op,
                          sc_response *r, sc_err *e);
+/*
+ * As sc_read_response, but the Body's content is not converted (result is
+ * JSON null) and, unless it is a Fault, not read at all: what is checked
+ * is the envelope up to the Body's first element (the version, a Header
+ * converted as always, a Body, a Fault read whole). For a caller that
+ * leaves the content to another reader of the same bytes.
+ */
+int sc_read_response_head(const char *data, size_t len, const sc_op *op,
+                          sc_response *r, sc_err *e);
 int sc_read_response_tree(const char *data, size_t len, const sc_op *op,
                           sc_response *r, sc_err *e);
 

@@ -24,10 +24,25 @@ static const char *const result_types[] = {
     "nothing", "a node set", "a boolean", "a number", "a string",
 };
 
+/* The output: nodes alone, or with counts {"nodes", "selected",
+ * "candidates"} (candidates -1: not known, written null). */
+static int put_nodes(ferry_ctx *ctx, json_t *nodes, int counts,
+                     long long candidates) {
+    if (!counts)
+        return xml_api->set_output(ctx, nodes);
+    json_t *out = json_pack(
+        "{s:o, s:I, s:o}", "nodes", nodes, "selected",
+        (json_int_t)json_array_size(nodes), "candidates",
+        candidates < 0 ? json_null() : json_integer((json_int_t)candidates));
+    if (!out)
+        return xml_api->set_error(ctx, FERRY_ENOMEM, 1, "out of memory");
+    return xml_api->set_output(ctx, out);
+}
+
 /* The whole document as a tree: select through libxml2's XPath, or the
  * whole root. */
 static int to_json_tree(ferry_ctx *ctx, const json_t *input, const char *sel,
-                        const xj_opts *o, size_t *count) {
+                        const xj_opts *o, int counts, size_t *count) {
     xj_err e = {0};
     int rc;
     xmlDocPtr doc = xml_doc_parse(ctx, input, "xml", &rc);
@@ -56,7 +71,8 @@ static int to_json_tree(ferry_ctx *ctx, const json_t *input, const char *sel,
     xmlFreeDoc(doc);
     if (!out)
         return xml_fail(ctx, &e);
-    return xml_api->set_output(ctx, out);
+    return sel ? put_nodes(ctx, out, counts, -1)
+               : xml_api->set_output(ctx, out);
 }
 
 int xml_to_json_run(ferry_ctx *ctx, const json_t *input) {
@@ -79,6 +95,14 @@ int xml_to_json_run(ferry_ctx *ctx, const json_t *input) {
     if (!sel && !strcmp(mode, "stream"))
         return xml_api->set_error(ctx, FERRY_EINVAL, 0,
                                   "option mode \"stream\" needs select");
+    const json_t *cj = json_object_get(input, "counts");
+    if (cj && !json_is_null(cj) && !json_is_boolean(cj))
+        return xml_api->set_error(ctx, FERRY_EINVAL, 0,
+                                  "option counts must be a boolean");
+    int counts = json_is_true(cj);
+    if (counts && !sel)
+        return xml_api->set_error(ctx, FERRY_EINVAL, 0,
+                                  "option counts needs select");
     if ((rc = xml_opts_read(ctx, input, &opts))) {
         xml_opts_free(&opts);
         return rc;
@@ -134,11 +158,11 @@ int xml_to_json_run(ferry_ctx *ctx, const json_t *input) {
                      "selected %zu nodes, streaming (%zu elements on the "
                      "path)",
                      stats.matched, stats.candidates);
-        rc = xml_api->set_output(ctx, c.out);
+        rc = put_nodes(ctx, c.out, counts, (long long)stats.candidates);
         goto done;
     }
 
-    rc = to_json_tree(ctx, input, sel, &opts.o, &count);
+    rc = to_json_tree(ctx, input, sel, &opts.o, counts, &count);
     if (!rc && sel)
         xml_api->log(
             ctx, FERRY_LOG_INFO,

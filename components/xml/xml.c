@@ -318,6 +318,10 @@ static const ferry_input to_json_inputs[] = {
     {"mode", "string", 0, "\"auto\"",
      "\"auto\": stream when select is in the streaming subset; \"stream\": "
      "fail if it is not; \"tree\": always parse the whole document"},
+    {"counts", "boolean", 0, "false",
+     "with select: output {nodes, selected, candidates} instead of the "
+     "array: how many nodes were selected and, when streamed, how many "
+     "elements the path matched before its predicates (null from a tree)"},
     {0},
 };
 
@@ -385,7 +389,8 @@ static const ferry_action actions[] = {
             "elements are built, one at a time.",
         .inputs = to_json_inputs,
         .output = "{\"root\": value} for the whole document, or an array of "
-                  "the selected nodes' values",
+                  "the selected nodes' values ({nodes, selected, candidates} "
+                  "with counts)",
         .run = xml_to_json_run,
         .flags = FERRY_ACTION_IDEMPOTENT,
     },

@@ -248,11 +248,39 @@ static void build_all(const sc_wsdl *w, unsigned seed) {
         }
 }
 
+/*
+ * The head reader (convert: false) against the whole read: where the whole
+ * read succeeds, the head read does too, with the same version, Header and
+ * fault (and a null result); where the whole read refuses what comes before
+ * the Body's content, so does it. It may accept what is broken after the
+ * Body's first start tag: that is left to the reader of raw.
+ */
+static void head_agrees(const sc_op *op, const char *data, size_t size,
+                        int whole_rc, const sc_response *whole) {
+    sc_response h;
+    sc_err he = {0};
+    int rc = sc_read_response_head(data, size, op, &h, &he);
+    if (rc) {
+        check_err(&he);
+        if (!whole_rc)
+            abort();
+        return;
+    }
+    if (!whole_rc &&
+        (h.version != whole->version || h.is_fault != whole->is_fault ||
+         (!h.is_fault && !json_is_null(h.result)) ||
+         !h.header != !whole->header ||
+         (h.header && !json_equal(h.header, whole->header))))
+        abort();
+    sc_response_clear(&h);
+}
+
 static void as_response(const sc_op *op, const uint8_t *data, size_t size) {
     sc_response r;
     sc_err e = {0};
     if (read_both(op, (const char *)data, size, &r, &e)) {
         check_err(&e);
+        head_agrees(op, (const char *)data, size, -1, NULL);
         return;
     }
     if (r.is_fault) {
@@ -261,6 +289,7 @@ static void as_response(const sc_op *op, const uint8_t *data, size_t size) {
     } else if (!r.result) {
         abort();
     }
+    head_agrees(op, (const char *)data, size, 0, &r);
     sc_response_clear(&r);
 }
 

@@ -517,6 +517,69 @@ static void test_response_faults(void **state) {
     sc_response_clear(&r);
 }
 
+/* sc_read_response_head: the envelope checked, the Body's content not
+ * converted (nor read past its first element), a Fault read whole. */
+static void test_response_head(void **state) {
+    (void)state;
+    sc_response r;
+    sc_err e = {0};
+    const char *ok =
+        ENV11 "<e:Header><x:Trace xmlns:x=\"urn:x\">7</x:Trace></e:Header>"
+              "<e:Body><PutResponse xmlns=\"urn:t\"><count>2</count>"
+              "</PutResponse></e:Body></e:Envelope>";
+    assert_int_equal(
+        sc_read_response_head(ok, strlen(ok), op("Put", 0), &r, &e), 0);
+    assert_int_equal(r.version, 11);
+    assert_false(r.is_fault);
+    assert_true(json_is_null(r.result));
+    assert_json(r.header, "{'Trace': '7'}");
+    sc_response_clear(&r);
+
+    /* what follows the Body's first start tag is left to its reader */
+    const char *cut = ENV12 "<e:Body><a><b>1</b><b>2";
+    assert_int_equal(sc_read_response_head(cut, strlen(cut), NULL, &r, &e), 0);
+    assert_int_equal(r.version, 12);
+    assert_true(json_is_null(r.result));
+    sc_response_clear(&r);
+
+    /* an empty Body is read to its end */
+    const char *empty = ENV11 "<e:Body/></e:Envelope>";
+    assert_int_equal(
+        sc_read_response_head(empty, strlen(empty), op("Put", 0), &r, &e), 0);
+    assert_true(json_is_null(r.result));
+    sc_response_clear(&r);
+
+    /* a Fault, whole, as sc_read_response reads it */
+    const char *fault =
+        ENV11 "<e:Body><e:Fault><faultcode>e:Server</faultcode><faultstring>"
+              "down</faultstring></e:Fault></e:Body></e:Envelope>";
+    assert_int_equal(
+        sc_read_response_head(fault, strlen(fault), op("Put", 0), &r, &e), 0);
+    assert_true(r.is_fault);
+    assert_string_equal(r.fault.kind, "server");
+    assert_string_equal(r.fault.reason, "down");
+    sc_response_clear(&r);
+
+    /* not an envelope, no Body, not XML before the Body: refused as by
+     * sc_read_response */
+    const char *bad[] = {
+        "<a/>",
+        ENV11 "</e:Envelope>",
+        ENV11 "<e:Header><x></e:Header><e:Body/></e:Envelope>",
+        "<e:Envelope xmlns:e=\"urn:other\"><e:Body/></e:Envelope>",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sc_err he = {0}, fe = {0};
+        sc_response f;
+        assert_int_equal(
+            sc_read_response_head(bad[i], strlen(bad[i]), NULL, &r, &he), -1);
+        assert_int_equal(
+            sc_read_response(bad[i], strlen(bad[i]), NULL, &f, &fe), -1);
+        assert_int_equal(he.code, fe.code);
+        assert_string_equal(he.msg, fe.msg);
+    }
+}
+
 static void test_response_refused(void **state) {
     (void)state;
     static const struct {
@@ -1211,6 +1274,7 @@ int main(void) {
         cmocka_unit_test(test_wss_digest),
         cmocka_unit_test(test_response_typed),
         cmocka_unit_test(test_response_faults),
+        cmocka_unit_test(test_response_head),
         cmocka_unit_test(test_response_refused),
         cmocka_unit_test(test_readers_agree),
         cmocka_unit_test(test_readers_agree_built),

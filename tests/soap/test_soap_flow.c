@@ -800,6 +800,41 @@ static void test_call_typed(void **state) {
         "lon")));
 }
 
+/* convert: false: the response kept as raw only, still checked for a
+ * Fault. */
+static void test_call_unconverted(void **state) {
+    st *t = *state;
+    call(t, jq("{'wsdl': '%s', 'operation': 'GetStation', 'convert': false, "
+               "'arguments': {'id': 'S1', 'readings': 3}}",
+               stations()));
+    expect_ok(t);
+    assert_true(json_is_null(result(t)));
+    json_t *raw = json_object_get(t->res.output, "raw");
+    assert_non_null(json_object_get(raw, "$blob"));
+    /* the same bytes a converted call keeps */
+    json_int_t size = json_integer_value(json_object_get(raw, "size"));
+    call(t, jq("{'wsdl': '%s', 'operation': 'GetStation', "
+               "'arguments': {'id': 'S1', 'readings': 3}}",
+               stations()));
+    expect_ok(t);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(t->res.output, "raw"), "size")),
+                     size);
+    assert_true(size > 300);
+
+    /* faults fail the step as always, on HTTP 500 and on 200 */
+    call(t, jq("{'wsdl': '%s', 'operation': 'Divide', 'convert': false, "
+               "'arguments': {'a': 7, 'b': 0}}",
+               stations()));
+    expect_fail(t, FERRY_EREMOTE, 0, "SOAP fault from Divide",
+                "code soap:Client", "Division by zero", NULL);
+    call(t, jq("{'wsdl': '%s', 'operation': 'Divide', 'soap_version': '1.2',"
+               " 'convert': false, 'arguments': {'a': 999, 'b': 2}}",
+               stations()));
+    expect_fail(t, FERRY_EREMOTE, 0, "HTTP 200, SOAP 1.2",
+                "soap:Sender (subcode Rejected)", NULL);
+}
+
 static void test_call_headers(void **state) {
     st *t = *state;
     reset_log(t);
@@ -1327,6 +1362,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_describe_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_rpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_typed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_unconverted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_arrays_and_nil, setup,
                                         teardown),

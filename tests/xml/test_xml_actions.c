@@ -445,6 +445,24 @@ static void test_to_json(void **state) {
     /* A whole blob. */
     run_ok(ctx, "xml.to_json", json_pack("{s:O}", "xml", ref));
     assert_true(json_is_object(json_object_get(ctx->output, "Envelope")));
+
+    /* counts: how many were selected and, streamed, how many the path
+     * matched before its predicate (3 readings, 2 on the quarter hour). */
+    json_t *in = readings_input(json_incref(ref), quarter, "stream");
+    json_object_set_new(in, "counts", json_true());
+    run_ok(ctx, "xml.to_json", in);
+    char *want = NULL;
+    assert_true(asprintf(&want, "{'nodes': %s, 'selected': 2, 'candidates': 3}",
+                         quarter_json) > 0);
+    assert_json(ctx->output, want);
+    free(want);
+    in = readings_input(json_incref(ref), quarter, "tree");
+    json_object_set_new(in, "counts", json_true());
+    run_ok(ctx, "xml.to_json", in);
+    assert_int_equal(
+        json_integer_value(json_object_get(ctx->output, "selected")), 2);
+    assert_true(json_is_null(json_object_get(ctx->output, "candidates")));
+    assert_int_equal(json_array_size(json_object_get(ctx->output, "nodes")), 2);
     json_decref(ref);
     ctx_free(ctx);
 }
@@ -452,6 +470,15 @@ static void test_to_json(void **state) {
 static void test_to_json_errors(void **state) {
     (void)state;
     ferry_ctx *ctx = ctx_new();
+    assert_error(ctx,
+                 run(ctx, "xml.to_json",
+                     json_pack("{s:s, s:b}", "xml", "<r/>", "counts", 1)),
+                 FERRY_EINVAL, "option counts needs select");
+    assert_error(ctx,
+                 run(ctx, "xml.to_json",
+                     json_pack("{s:s, s:s, s:s}", "xml", "<r/>", "select", "/r",
+                               "counts", "yes")),
+                 FERRY_EINVAL, "option counts must be a boolean");
     assert_error(ctx, run(ctx, "xml.to_json", json_pack("{s:i}", "xml", 1)),
                  FERRY_EINVAL, "xml must be a string or a blob reference");
     assert_error(ctx,
