@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_HEADERS 32
 
@@ -121,6 +122,17 @@ static void check(const webhook_verifier *v, const webhook_request *r,
     webhook_result_clear(&res);
 }
 
+/* Whether ctype's media type (before any ';', white space around it
+ * ignored, any case) is want: "text/json; charset=form-data" is JSON. */
+static int media_is(const char *ctype, const char *want) {
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    size_t n = strcspn(ctype, ";");
+    while (n && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+        n--;
+    return n == strlen(want) && !strncasecmp(ctype, want, n);
+}
+
 static void parse(const char *ctype, const uint8_t *body, size_t len,
                   int must_parse) {
     char err[256];
@@ -134,7 +146,7 @@ static void parse(const char *ctype, const uint8_t *body, size_t len,
     }
     if (err[0])
         abort();
-    if (strstr(ctype, "form-data")) {
+    if (media_is(ctype, "multipart/form-data")) {
         size_t i;
         json_t *part;
         if (!json_is_array(j) || json_array_size(j) > WEBHOOK_MAX_PARTS)
@@ -143,7 +155,8 @@ static void parse(const char *ctype, const uint8_t *body, size_t len,
             if (!json_is_string(json_object_get(part, "body")))
                 abort();
         }
-    } else if (strstr(ctype, "urlencoded") && !json_is_object(j)) {
+    } else if (media_is(ctype, "application/x-www-form-urlencoded") &&
+               !json_is_object(j)) {
         abort();
     }
     json_decref(j);

@@ -693,8 +693,10 @@ def cases(env, s):
     def stalled():
         sparse(D("stall.bin"), 8 * 1024 ** 3)
         before = set(s.sessions())
+        # 3 s: long enough that a loaded machine (the suite runs tests in
+        # parallel, some under ASan) does not time out before the stop.
         p, db = start_run(env, [step("g", "sftp.get", path="stall.bin")],
-                          fields=env.fields(timeout="1s"))
+                          fields=env.fields(timeout="3s"))
         new = []
         try:
             new = wait_transfer(s, p, before)
