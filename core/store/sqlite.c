@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+/* What the WAL file is cut back to when the log starts again (64 MiB). */
+#define STORE_WAL_KEEP_BYTES "67108864"
 /* "FRRY": marks the file as ferry's, so another program's database is
  * refused instead of having tables added to it. */
 #define FERRY_APPLICATION_ID 0x46525259
@@ -1796,6 +1798,12 @@ store *store_open_sqlite(const char *path, char **err) {
     sqlite3_busy_timeout(s->db, 5000);
     if (set_journal_wal(s, path) ||
         exec_sql(s, "open", "PRAGMA synchronous=NORMAL") ||
+        /* The log grows while commits keep coming faster than a
+         * checkpoint can catch up (a burst of webhooks: 166 MB in 30 s);
+         * when it next starts again from its beginning, it is cut back to
+         * this size rather than kept at its largest. */
+        exec_sql(s, "open",
+                 "PRAGMA journal_size_limit=" STORE_WAL_KEEP_BYTES) ||
         exec_sql(s, "open", "PRAGMA foreign_keys=ON") || migrate(s, path) ||
         prepare_all(s))
         goto fail;

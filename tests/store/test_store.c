@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -699,6 +700,52 @@ static void test_ticks_survive_reopen(void **state) {
 
 /* ---- webhook idempotency keys ---- */
 
+static long long file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) ? -1 : (long long)sb.st_size;
+}
+
+/* A log that grew past 64 MiB (commits with no checkpoint in between, as
+ * under a burst) is cut back to 64 MiB when it starts again, not kept at
+ * its largest. */
+static void test_wal_cut_back(void **state) {
+    fixture *f = *state;
+    store *s = f->s;
+    char wal[PATH_MAX + 32];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(s->vt->set_autocheckpoint(s, 0), 0);
+    /* 80 executions of 1 MiB of trigger text each */
+    size_t big = 1 << 20;
+    char *text = malloc(big + 16);
+    assert_non_null(text);
+    memset(text, 'x', big);
+    memcpy(text, "{\"pad\":\"", 8);
+    memcpy(text + big - 2, "\"}", 3);
+    for (int i = 0; i < 80; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ex_wal_%02d", i);
+        store_exec e = {.id = id,
+                        .integration = "sensor-export",
+                        .instance = "acme",
+                        .flow = "export",
+                        .trigger_json = text,
+                        .status = "queued",
+                        .created_us = T0 + i};
+        assert_int_equal(s->vt->exec_begin(s, &e), 0);
+    }
+    free(text);
+    long long grown = file_size(wal);
+    assert_true(grown > 80LL << 20);
+    /* the log copied into the database; the next commit starts it again */
+    assert_int_equal(s->vt->checkpoint(s), 0);
+    begin(s, "ex_wal_next", "acme", "export", "queued", T0 + 100);
+    long long after = file_size(wal);
+    assert_true(after >= 0 && after <= 64LL << 20);
+    json_t *o = get(s, "ex_wal_42");
+    assert_string_equal(str(o, "status"), "queued");
+    json_decref(o);
+}
+
 static void test_dedupe_claim(void **state) {
     fixture *f = *state;
     store *s = f->s;
@@ -921,6 +968,7 @@ int main(void) {
         T(test_bad_arguments),
         T(test_ticks_unique_and_last),
         T(test_ticks_survive_reopen),
+        T(test_wal_cut_back),
         T(test_dedupe_claim),
         T(test_dedupe_survives_reopen),
         T(test_second_handle_reads),
