@@ -297,7 +297,11 @@ json_t *oauth_apply(const json_t *prev, const oauth_result *r, int64_t now_us) {
                          (json_int_t)(now_us + life * 1000000), "obtained_us",
                          (json_int_t)now_us, "status", "ok", "error");
     }
-    if (r->error && !strcmp(r->error, "invalid_grant"))
+    /* invalid_grant: RFC 6749's answer for a refresh token that is not
+     * valid (any more); invalid_refresh_token: Slack's, in-band (HTTP 200
+     * with "ok": false), for one its rotation has used up. */
+    if (r->error && (!strcmp(r->error, "invalid_grant") ||
+                     !strcmp(r->error, "invalid_refresh_token")))
         return json_pack("{s:n, s:n, s:s, s:s}", "access_token",
                          "refresh_token", "status", "reauth", "error",
                          r->message ? r->message : "invalid_grant");

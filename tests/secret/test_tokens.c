@@ -100,6 +100,16 @@ static void test_apply(void **state) {
                         "reauth");
     assert_true(json_is_null(json_object_get(t, "refresh_token")));
     json_decref(t);
+    /* Slack's, on HTTP 200 */
+    oauth_result used = {.http_status = 200,
+                         .error = "invalid_refresh_token",
+                         .message = "used up"};
+    t = oauth_apply(prev, &used, 0);
+    assert_string_equal(json_string_value(json_object_get(t, "status")),
+                        "reauth");
+    json_decref(t);
+    oauth_result other = {.http_status = 400, .error = "invalid_client"};
+    assert_null(oauth_apply(prev, &other, 0));
     oauth_result down = {.retryable = 1, .message = "refused connection"};
     assert_null(oauth_apply(prev, &down, 0));
     json_decref(prev);

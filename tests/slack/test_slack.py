@@ -386,8 +386,19 @@ def cases(e):
         check(len(post) == 1 and post[0]["headers"].get("authorization") ==
               "Bearer " + access, "chat.postMessage: %r" % post)
         hidden(r, "fake-secret")
+        # The refresh token was rotated (Slack's are single use): the old
+        # one is refused in-band, HTTP 200 with ok:false and
+        # invalid_refresh_token. The connection needs re-authorisation: a
+        # failure that is not retried, not "the service is unavailable".
+        r = e.run(step("slack.post_message",
+                       {"channel": "C00000001", "text": "again"}),
+                  "slack.oauth2", fields)
+        expect_fail(r, "FERRY_EAUTH", False, "invalid_refresh_token")
+        check(len(fake.requests("/api/chat.postMessage")) == 1,
+              "posted with no token: %r" % fake.requests())
     case("slack.oauth2: the host's token service gets a token from "
-         "oauth.v2.access (refresh_token grant) and the call carries it",
+         "oauth.v2.access (refresh_token grant) and the call carries it; "
+         "a rotated-away refresh token means re-authorisation",
          oauth2)
 
     # -- incoming webhooks --
