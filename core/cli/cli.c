@@ -1,7 +1,9 @@
 /* The `ferry` command: dispatch, `run` and `validate`. */
 #include "cli.h"
+#include "exec/exec.h"
 #include "flow/flow.h"
 #include "sched/sched.h"
+#include "secret/secret.h"
 #include "tokens/tokens.h"
 
 #include <ferry/ferry.h>
@@ -93,7 +95,22 @@ typedef struct run_ui {
     const secret_key *key; /* NULL: tokens are kept in memory only */
     json_t *tokens;        /* connection -> token, without a key */
     json_t *handed;        /* connection -> the last access token given */
+    /* Known secrets (the instance's, the access tokens handed out): kept
+     * out of what is recorded and printed, as the host keeps them out of
+     * what workers send. */
+    secret_set secrets;
 } run_ui;
+
+static void add_secret(void *ud, const char *value) {
+    secret_set_add(ud, value);
+}
+
+/* The store's filter, and for what is printed: a malloc'd copy with the
+ * known secrets replaced, or NULL when there is nothing to replace. */
+static char *redact(void *ud, const char *text) {
+    int oom = 0;
+    return secret_redact(&((run_ui *)ud)->secrets, text, &oom);
+}
 
 /* flow_exec_opts.token for `ferry run`: the same policy as the host's,
  * synchronously, with this process's store. */
@@ -115,6 +132,7 @@ static int run_token(void *ud, const char *instance, const char *connection,
         return reauth ? FERRY_EAUTH : FERRY_EUNAVAIL;
     }
     json_object_set_new(ui->handed, connection, json_string(*access));
+    secret_set_add(&ui->secrets, *access);
     return 0;
 }
 
@@ -130,9 +148,14 @@ static void run_on_step(void *ud, const flow_step_event *ev) {
         return;
     fprintf(stderr, "step %-24s %-10s %9.3f ms", ev->path, ev->status,
             (double)ev->duration_us / 1000.0);
-    if (ev->error_code)
+    if (ev->error_code) {
+        char *clean = ev->error_message ? redact(ui, ev->error_message) : NULL;
         fprintf(stderr, "  %s: %s", ferry_err_name(ev->error_code),
-                ev->error_message ? ev->error_message : "");
+                clean               ? clean
+                : ev->error_message ? ev->error_message
+                                    : "");
+        free(clean);
+    }
     fputc('\n', stderr);
 }
 
@@ -140,8 +163,10 @@ static void run_on_log(void *ud, const char *path, int level, const char *msg) {
     run_ui *ui = ud;
     if (ui->quiet && level < FERRY_LOG_WARN)
         return;
+    char *clean = redact(ui, msg);
     fprintf(stderr, "  [%s] %s%s%s\n", level_name(level), path ? path : "",
-            path ? ": " : "", msg);
+            path ? ": " : "", clean ? clean : msg);
+    free(clean);
 }
 
 static json_t *read_input(const char *arg) {
@@ -302,6 +327,8 @@ int cli_run(int argc, char **argv) {
     ui.key = kr == 1 ? &key : NULL;
     ui.tokens = json_object();
     ui.handed = json_object();
+    exec_instance_secrets(&reg, ig, in, add_secret, &ui.secrets);
+    store_sqlite_set_filter(st, redact, &ui);
     flow_exec_opts o = {
         .st = st,
         .max_recorded = (size_t)max_rec,
@@ -320,25 +347,36 @@ int cli_run(int argc, char **argv) {
     if (in_tx)
         st->vt->tx_commit(st);
     if (exec_rc) {
-        fprintf(stderr, "ferry: %s\n", res.error_message);
+        char *clean = res.error_message ? redact(&ui, res.error_message) : NULL;
+        fprintf(stderr, "ferry: %s\n", clean ? clean : res.error_message);
+        free(clean);
         status = CLI_FAILED;
         goto out;
     }
     if (!strcmp(res.status, "succeeded")) {
-        json_dumpf(res.output, stdout,
-                   JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        char *text = json_dumps(res.output, JSON_INDENT(2) | JSON_ENCODE_ANY |
+                                                JSON_REAL_PRECISION(15));
+        char *clean = text ? redact(&ui, text) : NULL;
+        fputs(clean ? clean : text ? text : "null", stdout);
         fputc('\n', stdout);
+        free(clean);
+        free(text);
         if (!ui.quiet)
             fprintf(stderr, "execution %s succeeded\n", res.id);
         status = CLI_OK;
     } else {
+        char *clean = res.error_message ? redact(&ui, res.error_message) : NULL;
         fprintf(stderr, "execution %s %s at step %s: %s: %s\n", res.id,
                 res.status, res.error_step ? res.error_step : "?",
                 ferry_err_name(res.error_code),
-                res.error_message ? res.error_message : "");
+                clean               ? clean
+                : res.error_message ? res.error_message
+                                    : "");
+        free(clean);
         status = CLI_FAILED;
     }
 out:
+    secret_set_clear(&ui.secrets);
     json_decref(ui.tokens);
     json_decref(ui.handed);
     flow_result_clear(&res);

@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow/flow.h"
 #include "store/store.h"
 
 #define EXEC_FRAME_MAX (64u * 1024u * 1024u)
@@ -99,5 +100,15 @@ int exec_stream_ask(store *s, json_t *req, json_t **answer);
  * "[redacted]" in everything the stream store sends. Values shorter than
  * 6 bytes are not redacted. Returns 0 or a FERRY_E* code. */
 int exec_stream_add_secret(store *s, const char *value);
+
+/* Every known secret value of an instance, each handed to add: the
+ * connection fields that hold secrets (by their name: password,
+ * passphrase, secret, token, key, credential, not a *_url nor a name
+ * with host_key, public or fingerprint in it; or declared so
+ * by their connection type, "(secret)" or "keep it secret" in the field's
+ * description) and the config values the integration declares secret. */
+void exec_instance_secrets(const abi_registry *reg, const flow_integration *ig,
+                           const flow_instance *in,
+                           void (*add)(void *ud, const char *value), void *ud);
 
 #endif

@@ -58,21 +58,27 @@ static void send_failure(int sock, const char *message) {
 /* ---- secrets and tokens ---- */
 
 /* Whether a connection field holds a secret, by its name: password,
- * passphrase, secret, token, key, credential (not a *_url). */
+ * passphrase, secret, token, key, credential (not a *_url, nor a name
+ * with host_key, public or fingerprint in it). */
 static int secret_field(const char *name) {
     static const char *const words[] = {
         "password", "passphrase", "secret", "token", "key", "credential", NULL};
+    /* what names a public value: a server's host key fingerprint
+     * (host_key_sha256), a public key */
+    static const char *const open[] = {"host_key", "public", "fingerprint",
+                                       NULL};
     size_t len = strlen(name);
     if (len > 4 && !strcmp(name + len - 4, "_url"))
         return 0;
+    for (int i = 0; open[i]; i++)
+        if (strstr(name, open[i]))
+            return 0;
     for (int i = 0; words[i]; i++)
         if (strstr(name, words[i]))
             return 1;
     return 0;
 }
 
-/* Every known secret of the instance goes into the stream store's set:
- * secret-looking connection fields and config values declared secret. */
 /* Whether the connection type declares the field as secret: its
  * description says "(secret)" or "keep it secret". */
 static int declared_secret(const abi_registry *reg, const char *type,
@@ -87,8 +93,9 @@ static int declared_secret(const abi_registry *reg, const char *type,
     return 0;
 }
 
-static void add_secrets(store *st, const abi_registry *reg,
-                        const flow_integration *ig, const flow_instance *in) {
+void exec_instance_secrets(const abi_registry *reg, const flow_integration *ig,
+                           const flow_instance *in,
+                           void (*add)(void *ud, const char *value), void *ud) {
     const char *k, *fk;
     json_t *v, *fv;
     json_object_foreach(in->connections, k, v) {
@@ -96,14 +103,23 @@ static void add_secrets(store *st, const abi_registry *reg,
         json_object_foreach(json_object_get(v, "fields"), fk, fv) {
             if (json_is_string(fv) &&
                 (secret_field(fk) || declared_secret(reg, type, fk)))
-                exec_stream_add_secret(st, json_string_value(fv));
+                add(ud, json_string_value(fv));
         }
     }
     json_object_foreach(ig->config_decl, k, v) {
         const json_t *val = json_object_get(in->config, k);
         if (json_is_true(json_object_get(v, "secret")) && json_is_string(val))
-            exec_stream_add_secret(st, json_string_value(val));
+            add(ud, json_string_value(val));
     }
+}
+
+static void add_to_stream(void *ud, const char *value) {
+    exec_stream_add_secret(ud, value);
+}
+
+static void add_secrets(store *st, const abi_registry *reg,
+                        const flow_integration *ig, const flow_instance *in) {
+    exec_instance_secrets(reg, ig, in, add_to_stream, st);
 }
 
 /* The fingerprint of the last token handed out, per connection: a 401

@@ -390,6 +390,8 @@ typedef struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *list[F_COMBOS];
+    store_text_filter filter; /* store_sqlite_set_filter, or NULL */
+    void *filter_ud;
 } sqlite_store;
 
 FERRY_PRINTF(3, 4)
@@ -424,6 +426,15 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v) {
         sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
+}
+
+/* Recorded data: through the filter, when one is set. */
+static void bind_data(sqlite_store *s, sqlite3_stmt *st, int i, const char *v) {
+    char *f = v && s->filter ? s->filter(s->filter_ud, v) : NULL;
+    if (f)
+        sqlite3_bind_text(st, i, f, -1, free);
+    else
+        bind_text(st, i, v);
 }
 
 /* NULL for 0: "not set" reads back as null rather than as the epoch. */
@@ -477,12 +488,12 @@ static int sq_exec_end(store *base, const store_exec_end *e) {
     bind_text(st, 1, e->id);
     bind_text(st, 2, e->status);
     bind_opt_int(st, 3, e->ended_us);
-    bind_text(st, 4, e->output_json);
+    bind_data(s, st, 4, e->output_json);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)e->output_size);
     bind_opt_int(st, 6, e->error_code);
-    bind_text(st, 7, e->error_message);
+    bind_data(s, st, 7, e->error_message);
     bind_text(st, 8, e->error_step);
-    bind_text(st, 9, e->resume_json);
+    bind_data(s, st, 9, e->resume_json);
     bind_opt_int(st, 10, e->due_us);
     int rc = run(s, st, "exec_end", e->id);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
@@ -506,12 +517,12 @@ static int sq_step_record(store *base, const store_step *x) {
     bind_text(st, 7, x->status);
     sqlite3_bind_int64(st, 8, x->started_us);
     sqlite3_bind_int64(st, 9, x->duration_us);
-    bind_text(st, 10, x->input_json);
+    bind_data(s, st, 10, x->input_json);
     sqlite3_bind_int64(st, 11, (sqlite3_int64)x->input_size);
-    bind_text(st, 12, x->output_json);
+    bind_data(s, st, 12, x->output_json);
     sqlite3_bind_int64(st, 13, (sqlite3_int64)x->output_size);
     bind_opt_int(st, 14, x->error_code);
-    bind_text(st, 15, x->error_message);
+    bind_data(s, st, 15, x->error_message);
     sqlite3_bind_int(st, 16, x->retryable ? 1 : 0);
     return run(s, st, "step_record", x->execution_id);
 }
@@ -544,8 +555,8 @@ static int sq_log_append(store *base, const store_log *l) {
     bind_text(st, 3, l->step_path);
     sqlite3_bind_int64(st, 4, l->ts_us);
     sqlite3_bind_int(st, 5, l->level);
-    bind_text(st, 6, l->message ? l->message : "");
-    bind_text(st, 7, l->fields_json);
+    bind_data(s, st, 6, l->message ? l->message : "");
+    bind_data(s, st, 7, l->fields_json);
     return run(s, st, "log_append", l->execution_id);
 }
 
@@ -1372,11 +1383,11 @@ static int sq_dead_letter_put(store *base, const store_dead_letter *d) {
     bind_text(st, 5, d->flow);
     bind_text(st, 6, d->trigger_json);
     bind_text(st, 7, d->step);
-    bind_text(st, 8, d->input_json);
+    bind_data(s, st, 8, d->input_json);
     bind_opt_int(st, 9, d->error_code);
-    bind_text(st, 10, d->error_message);
+    bind_data(s, st, 10, d->error_message);
     sqlite3_bind_int(st, 11, d->attempts);
-    bind_text(st, 12, d->resume_json);
+    bind_data(s, st, 12, d->resume_json);
     sqlite3_bind_int64(st, 13, d->created_us ? d->created_us : store_now_us());
     return run(s, st, "dead_letter_put", NULL);
 }
@@ -1620,6 +1631,14 @@ static int sq_set_autocheckpoint(store *base, int on) {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0);
     return 0;
+}
+
+void store_sqlite_set_filter(store *base, store_text_filter f, void *ud) {
+    if (!base || base->vt->checkpoint != sq_checkpoint)
+        return; /* not a SQLite store */
+    sqlite_store *s = (sqlite_store *)base;
+    s->filter = f;
+    s->filter_ud = ud;
 }
 
 /* ---- opening and closing ---- */

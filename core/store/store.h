@@ -262,6 +262,17 @@ struct store {
 /* Opens (creating if needed) a SQLite store in WAL mode and applies
  * migrations. Returns NULL with *err malloc'd on failure. */
 store *store_open_sqlite(const char *path, char **err);
+/*
+ * A filter for what an execution records of its steps' data: inputs,
+ * outputs and error messages of steps and of the execution, its resume
+ * state, log lines and their fields, and dead letters' inputs and errors.
+ * It returns a malloc'd replacement, or NULL to keep the text as it is.
+ * NULL clears it. For a SQLite store only (others ignore it): `ferry run`,
+ * which records without a worker in between, redacts known secrets with
+ * it as the host does with what workers send.
+ */
+typedef char *(*store_text_filter)(void *ud, const char *text);
+void store_sqlite_set_filter(store *s, store_text_filter f, void *ud);
 
 /* Schema version after migrations (for tests and `ferry version`). */
 int store_schema_version(void);

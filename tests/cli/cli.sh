@@ -213,6 +213,38 @@ expect_rc 1 "run conn.json (no credentials)"
 has err "failed at step c: FERRY_ECONFIG: connection 'target' has no credentials in instance 'default'"
 ok "run: a component's action with a connection from the instance"
 
+# ---- known secrets are kept out of what ferry run prints and records ----
+cat >secret.json <<'JSON'
+{"name": "sec", "config": {"api_secret": {"type": "string", "secret": true},
+                           "region": {"type": "string"}},
+ "flows": [{"name": "f", "steps": [
+   {"name": "say", "action": "core.log",
+    "input": {"message": "calling {{ config.region }} with {{ config.api_secret }}"}},
+   {"name": "out", "action": "core.set",
+    "input": {"value": {"s": "{{ config.api_secret }}", "r": "{{ config.region }}"}}},
+   {"name": "boom", "action": "core.fail",
+    "input": {"message": "refused {{ config.api_secret }}", "code": "REMOTE"}}]}]}
+JSON
+cat >secret-instance.json <<'JSON'
+{"integration": "sec", "name": "acme",
+ "config": {"api_secret": "s3cr3t-value-1234", "region": "eu-central"}}
+JSON
+sdb=$tmp/secret.db
+run run secret.json --db "$sdb" --instance secret-instance.json
+expect_rc 1 "run secret.json"
+has err "calling eu-central with [redacted]"
+has err "refused [redacted]"
+! grep -qF "s3cr3t-value-1234" out err || fail "the secret config value was printed"
+sid=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT id FROM executions").fetchone()[0])' "$sdb")
+run executions show --db "$sdb" "$sid"
+expect_rc 0 "executions show"
+has out "[redacted]"
+has out "eu-central"
+! grep -qF "s3cr3t-value-1234" out || fail "the secret config value was recorded"
+python3 -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA wal_checkpoint(TRUNCATE)")' "$sdb"
+! grep -qaF "s3cr3t-value-1234" "$sdb" || fail "the secret config value is in the database file"
+ok "run: a secret config value is [redacted] in what is printed and recorded"
+
 # ---- validate ----
 run validate good.json bad.json
 expect_rc 2 "validate good.json bad.json"
