@@ -1633,14 +1633,6 @@ static int sq_set_autocheckpoint(store *base, int on) {
     return 0;
 }
 
-void store_sqlite_set_filter(store *base, store_text_filter f, void *ud) {
-    if (!base || base->vt->checkpoint != sq_checkpoint)
-        return; /* not a SQLite store */
-    sqlite_store *s = (sqlite_store *)base;
-    s->filter = f;
-    s->filter_ud = ud;
-}
-
 /* ---- opening and closing ---- */
 
 static void sq_close(store *base) {
@@ -1695,6 +1687,14 @@ static const store_vtable sqlite_vtable = {
     .outbox_update = sq_outbox_update,
     .prune = sq_prune,
 };
+
+void store_sqlite_set_filter(store *base, store_text_filter f, void *ud) {
+    if (!base || base->vt != &sqlite_vtable)
+        return; /* not a SQLite store */
+    sqlite_store *s = (sqlite_store *)base;
+    s->filter = f;
+    s->filter_ud = ud;
+}
 
 /* The single integer a PRAGMA returns, or -1 with errmsg set. */
 static int pragma_int(sqlite_store *s, const char *sql) {
