@@ -46,6 +46,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SAMPLE = os.path.join(ROOT, "samples", "building-sensors")
+sys.path.insert(0, os.path.join(ROOT, "bench", "serve"))
+import serve_bench as sb  # noqa: E402  (Host: a ferry serve for the bench)
 TARGET_OVERHEAD = 2.0
 TARGET_EXEC_MS = 1000.0
 NS = "urn:example:building-sensors:2026"
@@ -321,55 +323,30 @@ def served(args, instance_file):
     same window; the execution's time is the store's, as for `ferry run`."""
     until = last_seven_am(args, instance_file)
     steps = ("fetch", "quarter_hour", "fahrenheit", "batches", "post")
-    work = os.path.join(args.tmp, "serve")
-    deployments = os.path.join(work, "deployments")
-    os.makedirs(deployments)
+    h = sb.Host(args.build, args.tmp, "serve")
+    for so in ("soap.so", "http.so", "xml.so"):
+        os.symlink(os.path.join(args.components, so), os.path.join(h.components, so))
     subprocess.run([args.ferry, "deploy", os.path.join(SAMPLE, "integration.json"),
-                    "--instance", instance_file, "--deployments", deployments,
-                    "--components-dir", args.components],
+                    "--instance", instance_file, "--deployments", h.deployments,
+                    "--components-dir", h.components],
                    check=True, capture_output=True, text=True)
     instance = json.load(open(instance_file))["name"]
-    api_token = base64.b64encode(os.urandom(18)).decode()
-    port_file = os.path.join(work, "port")
-    env = dict(os.environ)
-    env["FERRY_MASTER_KEY"] = subprocess.run(
+    h.env["FERRY_MASTER_KEY"] = subprocess.run(
         [args.ferry, "secrets", "generate-key"], check=True, capture_output=True,
         text=True).stdout.strip()
-    log = open(os.path.join(work, "serve.log"), "w")
-    host = subprocess.Popen(
-        [args.ferry, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
-         "--db", os.path.join(work, "serve.db"), "--components-dir", args.components,
-         "--deployments", deployments, "--api-token", api_token],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def api(method, path, body=None):
-        req = urllib.request.Request(
-            base + path, method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "Bearer " + api_token,
-                     "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.load(r)
+        status, text = h.request(method, path, body)
+        if status >= 300:
+            sys.exit("bench: %s %s: HTTP %d %s" % (method, path, status, text[:300]))
+        return json.loads(text)
 
     runs = []
     try:
-        deadline = time.time() + 30
-        base = None
-        while time.time() < deadline:
-            if host.poll() is not None:
-                sys.exit("bench: ferry serve exited; its log: "
-                         + os.path.join(work, "serve.log"))
-            try:
-                if base is None and os.path.getsize(port_file) > 0:
-                    base = "http://127.0.0.1:" + open(port_file).read().strip()
-                if base:
-                    urllib.request.urlopen(base + "/readyz", timeout=2).read()
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        else:
-            sys.exit("bench: ferry serve did not become ready in 30 s")
+        try:
+            h.start()
+        except RuntimeError as e:
+            sys.exit("bench: ferry serve: %s" % e)
         for _ in range(args.runs + 1):
             started = api("POST", f"/api/v1/instances/{instance}/flows/morning-export/"
                           "executions", {"until": until})
@@ -386,13 +363,7 @@ def served(args, instance_file):
             d = {s["name"]: s["duration_us"] / 1000 for s in ex["steps"] if s["name"] in steps}
             runs.append({"exec": ex["duration_us"] / 1000, **d})
     finally:
-        host.terminate()
-        try:
-            host.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            host.kill()
-            host.wait()
-        log.close()
+        h.stop()
     warm = runs[1:]
     m = {k: median([r[k] for r in warm]) for k in ("exec", *steps)}
     lo, hi = min(r["exec"] for r in warm), max(r["exec"] for r in warm)
