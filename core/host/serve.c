@@ -1833,7 +1833,7 @@ int host_serve(const host_config *cfg) {
             host_log(h, "info", json_pack("{s:s}", "key", h->key.id),
                      "master key loaded; tokens are stored encrypted");
     }
-    h->q = storeq_start(&loop, h->st, h->ckpt, &err);
+    h->q = storeq_start(&loop, h->st, h->ckpt, STOREQ_CHECKPOINT_MS, &err);
     if (!h->q) {
         fprintf(stderr, "ferry serve: %s\n", err);
         free(err);

@@ -143,8 +143,12 @@ typedef struct store_vtable {
     int (*tx_commit)(store *s);
     int (*tx_rollback)(store *s);
     /* Copies what the write-ahead log holds into the database without
-     * blocking writers (SQLite: a PASSIVE checkpoint). */
-    int (*checkpoint)(store *s);
+     * blocking writers (SQLite: a PASSIVE checkpoint). *frames, if not
+     * NULL, is set to the frames (pages) the log held when it started, or
+     * -1 if not known; what is committed meanwhile is left for the next
+     * one. Once a checkpoint copied the log whole and nothing was committed
+     * since, the next commit starts the log again from its beginning. */
+    int (*checkpoint)(store *s, int *frames);
     /* Whether commits on this handle checkpoint by themselves (the default)
      * or leave it to checkpoint() from another handle. */
     int (*set_autocheckpoint)(store *s, int on);
