@@ -130,8 +130,8 @@ cpu)
         perf report -i "$tmp/perf.data" --no-children --pid "$pid" --sort sym -g none \
             --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
     done
-    echo "-- workers (comm ferry, other pids), top symbols, self"
-    perf report -i "$tmp/perf.data" --no-children --comm ferry --sort pid,sym -g none \
+    echo "-- workers (the zygote's children), top symbols, self"
+    perf report -i "$tmp/perf.data" --no-children --comm ferry,ferry-zygote --sort pid,sym -g none \
         --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
         awk -v h="$host_pid" -v z="$zygote_pid" '{ split($2, a, ":"); if (a[1] > z) { p = $1; sub("%", "", p); $1 = ""; $2 = ""; s[$0] += p } }
             END { for (k in s) printf "%6.2f%% %s\n", s[k], k }' | sort -rn | head -20
