@@ -37,6 +37,8 @@ deployment *deployment_ref(deployment *dp) {
 void deployment_unref(deployment *dp) {
     if (!dp || --dp->refs > 0)
         return;
+    if (dp->webhooks_free)
+        dp->webhooks_free(dp->webhooks);
     flow_instance_free(dp->in);
     flow_integration_free(dp->ig);
     json_decref(dp->integration_doc);

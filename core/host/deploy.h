@@ -39,6 +39,11 @@ typedef struct deployment {
                                  the zygote's cache key for its compiled
                                  form */
     const abi_registry *reg;  /* what ig was compiled against */
+    /* What the webhook trigger made for this deployment at its first
+     * request (its flows' verifiers, core/host/webhooks.c): NULL until
+     * then, and freed with the deployment by webhooks_free. */
+    void *webhooks;
+    void (*webhooks_free)(void *webhooks);
     unsigned refs;
 } deployment;
 

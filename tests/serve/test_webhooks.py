@@ -343,6 +343,34 @@ def cases(root):
               "no missing counter")
     case("/metrics counts rejections by reason", metrics)
 
+    def rotate_secret():
+        # The verifier a flow's first request made is kept with the
+        # deployment; a redeploy with another secret must replace it.
+        body = json.dumps({"action": "opened", "number": 8}).encode()
+        old = sign(body)
+        r = hook(h, "POST", "github", body, {
+            "Content-Type": "application/json", "X-Hub-Signature-256": old})
+        check(r.status == 202, "with the first secret: %r" % r)
+        doc = json.loads(json.dumps(INSTANCE_DOC))
+        doc["config"]["webhook_secret"] = SECRET + "-rotated"
+        d = h.deploy(integration=INTEGRATION, instance=doc)
+        check(d.status in (200, 201), "redeploy answered %r" % d)
+        r = hook(h, "POST", "github", body, {
+            "Content-Type": "application/json", "X-Hub-Signature-256": old})
+        check(r.status == 401, "the old secret after the redeploy: %r" % r)
+        new = "sha256=" + hmac.new((SECRET + "-rotated").encode(), body,
+                                   hashlib.sha256).hexdigest()
+        r = hook(h, "POST", "github", body, {
+            "Content-Type": "application/json", "X-Hub-Signature-256": new})
+        check(r.status == 202, "the new secret after the redeploy: %r" % r)
+        d = h.deploy(integration=INTEGRATION, instance=INSTANCE_DOC)
+        check(d.status in (200, 201), "deploy back answered %r" % d)
+        r = hook(h, "POST", "github", body, {
+            "Content-Type": "application/json", "X-Hub-Signature-256": old})
+        check(r.status == 202, "the first secret deployed again: %r" % r)
+    case("a redeploy with another secret: the old one is refused, the new "
+         "one accepted", rotate_secret)
+
     def stop():
         ts.current["host"] = None
         h.signal(signal.SIGTERM)
