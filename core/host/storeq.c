@@ -34,13 +34,19 @@ struct storeq {
     pthread_cond_t ckpt_cv;
     job *todo, *todo_tail;
     job *finished, *finished_tail;
-    int finished_rc; /* the commit result of the batches in finished */
-    int tail;        /* the log is long and a few frames are left: copy them */
+    int finished_rc;  /* the commit result of the batches in finished */
+    int tail;         /* the log is long and a few frames are left: copy them */
+    int ckpt_running; /* the checkpoint thread is in a round of passes */
     int stopping;
     uint64_t batches, jobs;
     void (*closed)(void *);
     void *closed_ud;
 };
+
+/* See checkpoint_thread. */
+#define CKPT_TAIL_FRAMES 256 /* about 1 MB of log */
+#define CKPT_LONG_LOG 8192   /* 32 MB of log */
+#define CKPT_PASSES 8
 
 static void *store_thread(void *ud) {
     storeq *q = ud;
@@ -84,6 +90,12 @@ static void *store_thread(void *ud) {
             q->finished_rc = rc;
         int tail = q->tail;
         q->tail = 0;
+        /* A long log wakes the checkpoint thread now rather than at its
+         * next half second: in a burst the log grows by up to 80 MB in
+         * that time. */
+        if (q->ckpt && !tail && !q->ckpt_running && q->st->vt->log_frames &&
+            q->st->vt->log_frames(q->st) >= CKPT_LONG_LOG)
+            pthread_cond_signal(&q->ckpt_cv);
         pthread_mutex_unlock(&q->mu);
         uv_async_send(&q->async);
         /* The checkpoint thread copied all but what was committed while
@@ -115,9 +127,6 @@ static void *store_thread(void *ud) {
  * stops its commits for the two syncs it takes (5 to 35 ms measured in a burst,
  * as the log's sync waits for the writeback already under way), so it is done
  * only when the log is long, not at every checkpoint. */
-#define CKPT_TAIL_FRAMES 256 /* about 1 MB of log */
-#define CKPT_LONG_LOG 8192   /* 32 MB of log */
-#define CKPT_PASSES 8
 
 static void *checkpoint_thread(void *ud) {
     storeq *q = ud;
@@ -134,6 +143,7 @@ static void *checkpoint_thread(void *ud) {
         pthread_cond_timedwait(&q->ckpt_cv, &q->mu, &until);
         if (q->stopping)
             break;
+        q->ckpt_running = 1;
         pthread_mutex_unlock(&q->mu);
         int frames = -1;
         for (int pass = 0, seen = 0; pass < CKPT_PASSES; pass++) {
@@ -152,6 +162,7 @@ static void *checkpoint_thread(void *ud) {
          * coming faster than a pass copies): a longer stop, but the log
          * does not grow without end */
         q->tail = frames >= CKPT_LONG_LOG;
+        q->ckpt_running = 0;
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;

@@ -392,6 +392,7 @@ typedef struct sqlite_store {
     sqlite3_stmt *list[F_COMBOS];
     store_text_filter filter; /* store_sqlite_set_filter, or NULL */
     void *filter_ud;
+    int log_frames; /* the log's length after this handle's last commit */
 } sqlite_store;
 
 FERRY_PRINTF(3, 4)
@@ -1635,10 +1636,26 @@ static int sq_checkpoint(store *base, int *frames) {
     return 0;
 }
 
+/* SQLite calls it after each commit that wrote to the log. */
+static int on_log_written(void *ud, sqlite3 *db, const char *name, int n) {
+    (void)db;
+    (void)name;
+    ((sqlite_store *)ud)->log_frames = n;
+    return SQLITE_OK;
+}
+
 static int sq_set_autocheckpoint(store *base, int on) {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0);
+    /* Both replace the commit hook: the automatic checkpoint is one. */
+    if (on)
+        sqlite3_wal_autocheckpoint(s->db, 1000);
+    else
+        sqlite3_wal_hook(s->db, on_log_written, s);
     return 0;
+}
+
+static int sq_log_frames(store *base) {
+    return ((sqlite_store *)base)->log_frames;
 }
 
 /* ---- opening and closing ---- */
@@ -1669,6 +1686,7 @@ static const store_vtable sqlite_vtable = {
     .tx_rollback = sq_tx_rollback,
     .checkpoint = sq_checkpoint,
     .set_autocheckpoint = sq_set_autocheckpoint,
+    .log_frames = sq_log_frames,
     .tick_insert = sq_tick_insert,
     .tick_last = sq_tick_last,
     .dedupe_claim = sq_dedupe_claim,

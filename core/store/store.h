@@ -152,6 +152,9 @@ typedef struct store_vtable {
     /* Whether commits on this handle checkpoint by themselves (the default)
      * or leave it to checkpoint() from another handle. */
     int (*set_autocheckpoint)(store *s, int on);
+    /* Optional. With the automatic checkpoint off: the log's length in
+     * frames after this handle's last commit (0 before any). */
+    int (*log_frames)(store *s);
     /* Records that a schedule fired: the key (instance, flow, fire_us) is
      * unique, FERRY_EEXISTS if that tick is already recorded (another host,
      * or an earlier life of this one, fired it). execution_id may be NULL
