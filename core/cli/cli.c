@@ -112,6 +112,14 @@ static char *redact(void *ud, const char *text) {
     return secret_redact(&((run_ui *)ud)->secrets, text, &oom);
 }
 
+/* Prints text (if_null when NULL) with the known secrets replaced. */
+static void put_redacted(run_ui *ui, FILE *f, const char *text,
+                         const char *if_null) {
+    char *clean = text ? redact(ui, text) : NULL;
+    fputs(clean ? clean : text ? text : if_null, f);
+    free(clean);
+}
+
 /* flow_exec_opts.token for `ferry run`: the same policy as the host's,
  * synchronously, with this process's store. */
 static int run_token(void *ud, const char *instance, const char *connection,
@@ -149,12 +157,8 @@ static void run_on_step(void *ud, const flow_step_event *ev) {
     fprintf(stderr, "step %-24s %-10s %9.3f ms", ev->path, ev->status,
             (double)ev->duration_us / 1000.0);
     if (ev->error_code) {
-        char *clean = ev->error_message ? redact(ui, ev->error_message) : NULL;
-        fprintf(stderr, "  %s: %s", ferry_err_name(ev->error_code),
-                clean               ? clean
-                : ev->error_message ? ev->error_message
-                                    : "");
-        free(clean);
+        fprintf(stderr, "  %s: ", ferry_err_name(ev->error_code));
+        put_redacted(ui, stderr, ev->error_message, "");
     }
     fputc('\n', stderr);
 }
@@ -163,10 +167,10 @@ static void run_on_log(void *ud, const char *path, int level, const char *msg) {
     run_ui *ui = ud;
     if (ui->quiet && level < FERRY_LOG_WARN)
         return;
-    char *clean = redact(ui, msg);
-    fprintf(stderr, "  [%s] %s%s%s\n", level_name(level), path ? path : "",
-            path ? ": " : "", clean ? clean : msg);
-    free(clean);
+    fprintf(stderr, "  [%s] %s%s", level_name(level), path ? path : "",
+            path ? ": " : "");
+    put_redacted(ui, stderr, msg, "");
+    fputc('\n', stderr);
 }
 
 static json_t *read_input(const char *arg) {
@@ -347,32 +351,27 @@ int cli_run(int argc, char **argv) {
     if (in_tx)
         st->vt->tx_commit(st);
     if (exec_rc) {
-        char *clean = res.error_message ? redact(&ui, res.error_message) : NULL;
-        fprintf(stderr, "ferry: %s\n", clean ? clean : res.error_message);
-        free(clean);
+        fputs("ferry: ", stderr);
+        put_redacted(&ui, stderr, res.error_message, "");
+        fputc('\n', stderr);
         status = CLI_FAILED;
         goto out;
     }
     if (!strcmp(res.status, "succeeded")) {
         char *text = json_dumps(res.output, JSON_INDENT(2) | JSON_ENCODE_ANY |
                                                 JSON_REAL_PRECISION(15));
-        char *clean = text ? redact(&ui, text) : NULL;
-        fputs(clean ? clean : text ? text : "null", stdout);
+        put_redacted(&ui, stdout, text, "null");
         fputc('\n', stdout);
-        free(clean);
         free(text);
         if (!ui.quiet)
             fprintf(stderr, "execution %s succeeded\n", res.id);
         status = CLI_OK;
     } else {
-        char *clean = res.error_message ? redact(&ui, res.error_message) : NULL;
-        fprintf(stderr, "execution %s %s at step %s: %s: %s\n", res.id,
-                res.status, res.error_step ? res.error_step : "?",
-                ferry_err_name(res.error_code),
-                clean               ? clean
-                : res.error_message ? res.error_message
-                                    : "");
-        free(clean);
+        fprintf(stderr, "execution %s %s at step %s: %s: ", res.id, res.status,
+                res.error_step ? res.error_step : "?",
+                ferry_err_name(res.error_code));
+        put_redacted(&ui, stderr, res.error_message, "");
+        fputc('\n', stderr);
         status = CLI_FAILED;
     }
 out:

@@ -117,11 +117,6 @@ static void add_to_stream(void *ud, const char *value) {
     exec_stream_add_secret(ud, value);
 }
 
-static void add_secrets(store *st, const abi_registry *reg,
-                        const flow_integration *ig, const flow_instance *in) {
-    exec_instance_secrets(reg, ig, in, add_to_stream, st);
-}
-
 /* The fingerprint of the last token handed out, per connection: a 401
  * names it, so that the host refreshes only if it is still current. */
 static json_t *last_tokens;
@@ -252,7 +247,7 @@ int exec_worker_main(const abi_registry *reg, const flow_integration *ig,
     } else {
         store *st = exec_stream_store(sock);
         if (st)
-            add_secrets(st, reg, ig, in);
+            exec_instance_secrets(reg, ig, in, add_to_stream, st);
         flow_exec_opts o = {
             .st = st,
             .token = worker_token,

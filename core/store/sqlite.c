@@ -1617,23 +1617,19 @@ static int sq_prune(store *base, int64_t before_us, int64_t keep_count,
     return rc;
 }
 
-static int run_tx(sqlite_store *s, int i, const char *op) {
-    sqlite3_stmt *st = s->st[i];
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, op, NULL);
-    sqlite3_reset(st);
-    return rc;
-}
-
 static int sq_tx_begin(store *base) {
-    return run_tx((sqlite_store *)base, ST_BEGIN, "begin");
+    sqlite_store *s = (sqlite_store *)base;
+    return run(s, s->st[ST_BEGIN], "begin", NULL);
 }
 
 static int sq_tx_commit(store *base) {
-    return run_tx((sqlite_store *)base, ST_COMMIT, "commit");
+    sqlite_store *s = (sqlite_store *)base;
+    return run(s, s->st[ST_COMMIT], "commit", NULL);
 }
 
 static int sq_tx_rollback(store *base) {
-    return run_tx((sqlite_store *)base, ST_ROLLBACK, "rollback");
+    sqlite_store *s = (sqlite_store *)base;
+    return run(s, s->st[ST_ROLLBACK], "rollback", NULL);
 }
 
 static int sq_checkpoint(store *base, int *frames) {
