@@ -898,8 +898,11 @@ static const ferry_action actions[] = {
 };
 
 static const ferry_component desc = {
-    FERRY_COMPONENT_HEADER, .name = "csv",
-    .version = "1.0.0",     .description = "Reads and writes CSV (RFC 4180).",
+    FERRY_COMPONENT_HEADER,
+    .flags = FERRY_COMPONENT_NO_HTTP, /* never calls api->http_request */
+    .name = "csv",
+    .version = "1.0.0",
+    .description = "Reads and writes CSV (RFC 4180).",
     .actions = actions,
 };
 

@@ -204,6 +204,7 @@ static const ferry_connection_type connections[] = {
 
 static const ferry_component desc = {
     FERRY_COMPONENT_HEADER,
+    .flags = FERRY_COMPONENT_NO_HTTP, /* never calls api->http_request */
     .name = "sftp",
     .version = "1.0.0",
     .description = "Files on SFTP servers: list, get, put, move, delete, "

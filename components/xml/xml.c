@@ -430,6 +430,7 @@ static const ferry_action actions[] = {
 
 static const ferry_component desc = {
     FERRY_COMPONENT_HEADER,
+    .flags = FERRY_COMPONENT_NO_HTTP, /* never calls api->http_request */
     .name = "xml",
     .version = "1.0.0",
     .description = "XML to JSON and back, XPath and XSLT (libxml2, libxslt)",

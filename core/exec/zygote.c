@@ -8,6 +8,7 @@
  */
 #include "exec.h"
 #include "flow/flow.h"
+#include "flow/http_bind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -191,6 +193,236 @@ static void scrub_environment(void) {
     }
 }
 
+/* ---- which flows need the HTTP client ---- */
+
+static int component_needs_http(const abi_component *c) {
+    return !c || !(c->desc->flags & FERRY_COMPONENT_NO_HTTP);
+}
+
+static int steps_need_http(const flow_step_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        const flow_step *s = &l->steps[i];
+        if (s->kind == FLOW_STEP_ACTION && component_needs_http(s->component))
+            return 1;
+        if (steps_need_http(&s->body) || steps_need_http(&s->otherwise))
+            return 1;
+        for (size_t k = 0; k < s->ncases; k++)
+            if (steps_need_http(&s->cases[k].steps))
+                return 1;
+    }
+    return 0;
+}
+
+/* Whether a spawn request's worker may call api->http_request: unless
+ * every component its flow (or its poll trigger) runs declares
+ * FERRY_COMPONENT_NO_HTTP. An integration that did not compile here counts
+ * as needing it (its worker only reports why). */
+static int spawn_needs_http(const abi_registry *reg, const flow_integration *ig,
+                            const json_t *spawn) {
+    const char *name = json_string_value(json_object_get(spawn, "flow"));
+    const flow_def *f = ig && name ? flow_find(ig, name) : NULL;
+    if (!f)
+        return 1;
+    const char *mode = json_string_value(json_object_get(spawn, "mode"));
+    if (mode && !strcmp(mode, "poll")) {
+        const char *src =
+            json_string_value(json_object_get(f->trigger, "source"));
+        const abi_component *owner = NULL;
+        if (!src || !abi_find_trigger(reg, src, &owner) ||
+            component_needs_http(owner))
+            return 1;
+    }
+    return steps_need_http(&f->steps);
+}
+
+/* ---- the fork loop ---- */
+
+/* A zygote's state. ferry-zygote has no HTTP client of its own (see
+ * flow/http_bind.h): it forks the workers of flows that need one from a
+ * second zygote, its child, started at the first such request, which loads
+ * the client first. The second zygote reports to this one ("forked",
+ * "exited", ...), which passes the reports on to the host. */
+typedef struct zygote {
+    const abi_registry *reg;
+    int ctl; /* to the host, or to the first zygote */
+    child *children;
+    size_t nchildren, cap;
+    int closing;
+    int http;   /* this process has the HTTP client */
+    int sub_fd; /* the second zygote's socket, -1 when none */
+    pid_t sub_pid;
+} zygote;
+
+static void sub_closed(zygote *z) {
+    if (z->sub_fd >= 0)
+        close(z->sub_fd);
+    z->sub_fd = -1;
+}
+
+/* Starts the second zygote. Returns 0, or -1 with errno set. */
+static int sub_start(zygote *z) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        errno = e;
+        return -1;
+    }
+    if (pid > 0) {
+        close(sv[1]);
+        z->sub_fd = sv[0];
+        z->sub_pid = pid;
+        return 0;
+    }
+    /* The second zygote: its own children, signal pipe and reports. */
+    close(sv[0]);
+    close(z->ctl);
+    close(sigchld_pipe[0]);
+    close(sigchld_pipe[1]);
+    if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK))
+        _exit(1);
+    z->nchildren = 0; /* the first zygote's workers stay its own */
+    z->ctl = sv[1];
+    z->sub_fd = -1;
+    char *err = NULL;
+    if (flow_http_load(&err)) {
+        /* Its workers then fail their HTTP requests with a message. */
+        fprintf(stderr, "ferry-zygote: cannot load the HTTP client: %s\n",
+                err ? err : "out of memory");
+        free(err);
+    }
+    z->http = 1;
+    return 0;
+}
+
+static void fork_worker(zygote *z, json_t *msg, const char *id, int wfd,
+                        const flow_integration *ig) {
+    if (z->nchildren == z->cap) {
+        child *c = realloc(z->children, z->cap * 2 * sizeof(*c));
+        if (c) {
+            z->children = c;
+            z->cap *= 2;
+        }
+    }
+    pid_t pid = z->nchildren < z->cap ? fork() : -1;
+    if (pid == 0) {
+        close(z->ctl);
+        if (z->sub_fd >= 0)
+            close(z->sub_fd);
+        close(sigchld_pipe[0]);
+        close(sigchld_pipe[1]);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGPIPE, SIG_IGN);
+        apply_limits(json_object_get(msg, "limits"));
+        _exit(exec_worker_main(z->reg, ig, msg, wfd));
+    }
+    json_t *m;
+    if (pid < 0) {
+        m = json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec", id,
+                      "error", strerror(errno));
+    } else {
+        child *c = &z->children[z->nchildren++];
+        c->pid = pid;
+        snprintf(c->exec, sizeof(c->exec), "%s", id);
+        m = json_pack("{s:s, s:s, s:i}", "op", "forked", "exec", id, "pid",
+                      (int)pid);
+    }
+    frame_send(z->ctl, m, -1);
+    json_decref(m);
+}
+
+static void on_spawn(zygote *z, json_t *msg, const char *id, int wfd) {
+    const flow_integration *ig = cached_integration(z->reg, msg);
+    if (z->http || !spawn_needs_http(z->reg, ig, msg)) {
+        fork_worker(z, msg, id, wfd, ig);
+        return;
+    }
+    if (z->sub_fd < 0 && sub_start(z)) {
+        json_t *m = json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec",
+                              id, "error", strerror(errno));
+        frame_send(z->ctl, m, -1);
+        json_decref(m);
+        return;
+    }
+    if (z->http)
+        return; /* the second zygote, just started: the first sends it this
+                   request with the others */
+    if (frame_send(z->sub_fd, msg, wfd)) {
+        json_t *m =
+            json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec", id,
+                      "error", "the zygote with the HTTP client is gone");
+        frame_send(z->ctl, m, -1);
+        json_decref(m);
+    }
+}
+
+static int zygote_loop(zygote *z) {
+    for (;;) {
+        if (z->closing && z->nchildren == 0 && z->sub_fd < 0)
+            break;
+        struct pollfd p[3] = {
+            {.fd = z->closing ? -1 : z->ctl, .events = POLLIN},
+            {.fd = sigchld_pipe[0], .events = POLLIN},
+            {.fd = z->sub_fd, .events = POLLIN}};
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        if (p[1].revents) {
+            char buf[64];
+            while (read(sigchld_pipe[0], buf, sizeof(buf)) > 0)
+                ;
+            reap(z->ctl, z->children, &z->nchildren);
+        }
+        if (p[2].revents) {
+            /* A report of the second zygote, passed on as it is. */
+            json_t *m = NULL;
+            if (frame_recv(z->sub_fd, &m, NULL)) {
+                sub_closed(z);
+                if (!z->closing)
+                    /* It died with workers the host waits for: the host
+                     * sees this zygote go too, and deals with them. */
+                    return 1;
+            } else {
+                frame_send(z->ctl, m, -1);
+                json_decref(m);
+            }
+        }
+        if (!p[0].revents)
+            continue;
+        json_t *msg = NULL;
+        int wfd = -1;
+        if (frame_recv(z->ctl, &msg, &wfd)) {
+            /* The host is gone: its workers cannot report to anyone. */
+            for (size_t i = 0; i < z->nchildren; i++)
+                kill(z->children[i].pid, SIGKILL);
+            sub_closed(z); /* the second zygote does the same */
+            z->closing = 1;
+            continue;
+        }
+        const char *op = json_string_value(json_object_get(msg, "op"));
+        const char *id = json_string_value(json_object_get(msg, "exec"));
+        if (op && !strcmp(op, "retire")) {
+            /* No more spawns: exit once the running workers are done. */
+            z->closing = 1;
+            if (z->sub_fd >= 0 && frame_send(z->sub_fd, msg, -1))
+                sub_closed(z);
+        } else if (op && !strcmp(op, "spawn") && id && wfd >= 0) {
+            on_spawn(z, msg, id, wfd);
+        }
+        if (wfd >= 0)
+            close(wfd);
+        json_decref(msg);
+    }
+    return 0;
+}
+
 int exec_zygote_main(int ctl, const char *components_dir) {
     abi_registry reg;
     char *err = NULL;
@@ -223,88 +455,24 @@ int exec_zygote_main(int ctl, const char *components_dir) {
     frame_send(ctl, ready, -1);
     json_decref(ready);
 
-    size_t cap = 64, nchildren = 0;
-    child *children = malloc(cap * sizeof(*children));
-    int closing = 0;
-    while (children) {
-        struct pollfd p[2] = {{.fd = closing ? -1 : ctl, .events = POLLIN},
-                              {.fd = sigchld_pipe[0], .events = POLLIN}};
-        if (closing && nchildren == 0)
-            break;
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents) {
-            char buf[64];
-            while (read(sigchld_pipe[0], buf, sizeof(buf)) > 0)
-                ;
-            reap(ctl, children, &nchildren);
-        }
-        if (!p[0].revents)
-            continue;
-        json_t *msg = NULL;
-        int wfd = -1;
-        int rc = frame_recv(ctl, &msg, &wfd);
-        if (rc) {
-            /* The host is gone: its workers cannot report to anyone. */
-            for (size_t i = 0; i < nchildren; i++)
-                kill(children[i].pid, SIGKILL);
-            closing = 1;
-            continue;
-        }
-        const char *op = json_string_value(json_object_get(msg, "op"));
-        const char *id = json_string_value(json_object_get(msg, "exec"));
-        if (op && !strcmp(op, "retire")) {
-            /* No more spawns: exit once the running workers are done. */
-            closing = 1;
-        } else if (op && !strcmp(op, "spawn") && id && wfd >= 0) {
-            if (nchildren == cap) {
-                child *c = realloc(children, cap * 2 * sizeof(*c));
-                if (c) {
-                    children = c;
-                    cap *= 2;
-                }
-            }
-            const flow_integration *ig = cached_integration(&reg, msg);
-            pid_t pid = nchildren < cap ? fork() : -1;
-            if (pid == 0) {
-                close(ctl);
-                close(sigchld_pipe[0]);
-                close(sigchld_pipe[1]);
-                signal(SIGCHLD, SIG_DFL);
-                signal(SIGINT, SIG_DFL);
-                signal(SIGPIPE, SIG_IGN);
-                apply_limits(json_object_get(msg, "limits"));
-                _exit(exec_worker_main(&reg, ig, msg, wfd));
-            }
-            json_t *m;
-            if (pid < 0) {
-                m = json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec",
-                              id, "error", strerror(errno));
-            } else {
-                children[nchildren].pid = pid;
-                snprintf(children[nchildren].exec,
-                         sizeof(children[nchildren].exec), "%s", id);
-                nchildren++;
-                m = json_pack("{s:s, s:s, s:i}", "op", "forked", "exec", id,
-                              "pid", (int)pid);
-            }
-            frame_send(ctl, m, -1);
-            json_decref(m);
-        }
-        if (wfd >= 0)
-            close(wfd);
-        json_decref(msg);
-    }
-    free(children);
+    zygote z = {.reg = &reg,
+                .ctl = ctl,
+                .cap = 64,
+                .http = flow_http_ready(),
+                .sub_fd = -1};
+    z.children = malloc(z.cap * sizeof(*z.children));
+    int rc = z.children ? zygote_loop(&z) : 1;
+    if (rc)
+        for (size_t i = 0; i < z.nchildren; i++)
+            kill(z.children[i].pid, SIGKILL);
+    sub_closed(&z);
+    free(z.children);
     for (int i = 0; i < IG_CACHE_SIZE; i++)
         flow_integration_free(ig_cache[i].ig);
     close(sigchld_pipe[0]);
     close(sigchld_pipe[1]);
     abi_registry_free(&reg);
-    return 0;
+    return rc;
 }
 
 int exec_zygote_cli(int argc, char **argv) {

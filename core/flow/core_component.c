@@ -146,6 +146,7 @@ static const ferry_action core_actions[] = {
 
 static const ferry_component core_desc = {
     FERRY_COMPONENT_HEADER,
+    .flags = FERRY_COMPONENT_NO_HTTP,
     .name = "core",
     .version = "1.0.0",
     .description = "Built-in actions: log, set a value, fail, respond.",

@@ -5,7 +5,7 @@
  */
 #include "exec_internal.h"
 
-#include "../httpc/httpc.h"
+#include "http_bind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -323,7 +323,7 @@ static const char *api_info(ferry_ctx *ctx, const char *what) {
     return NULL;
 }
 
-/* ---- the HTTP helper (core/httpc) ---- */
+/* ---- the HTTP helper (core/httpc, through http_bind.h) ---- */
 
 static const ferry_connection_type *type_in(const abi_component *c,
                                             const char *id) {
@@ -390,6 +390,15 @@ static int api_http_request(ferry_ctx *ctx, const json_t *request,
         return api_set_error(ctx, FERRY_EINVAL, 0,
                              "http_request: response is required");
     *response = NULL;
+    const abi_component *owner = ctx->step ? ctx->step->component : NULL;
+    if (owner && (owner->desc->flags & FERRY_COMPONENT_NO_HTTP))
+        return api_set_error(ctx, FERRY_EUNSUPPORTED, 0,
+                             "http_request: component '%s' declares "
+                             "FERRY_COMPONENT_NO_HTTP",
+                             owner->desc->name);
+    if (!flow_http_ready())
+        return api_set_error(ctx, FERRY_EUNSUPPORTED, 0,
+                             "http_request: this worker has no HTTP client");
     httpc_call c = {.api = flow_host_api(),
                     .ctx = ctx,
                     .parse_duration_ms = flow_parse_duration_ms,
@@ -413,7 +422,7 @@ static int api_http_request(ferry_ctx *ctx, const json_t *request,
             c.auth.token_ud = &tc;
         }
     }
-    return httpc_request(&c, request, response);
+    return flow_http_request(&c, request, response);
 }
 
 static const ferry_api host_api = {
@@ -447,7 +456,8 @@ static const ferry_api host_api = {
 const ferry_api *flow_host_api(void) {
     /* Every process that loads components asks for the table first, the
      * zygote before it forks any worker: libcurl and OpenSSL are then
-     * initialised once there, single-threaded, and inherited. */
-    httpc_global_init();
+     * initialised once there, single-threaded, and inherited (a zygote
+     * without the HTTP client initialises it when it loads it). */
+    flow_http_init();
     return &host_api;
 }

@@ -63,6 +63,17 @@ void httpc_global_init(void);
  * status; else a negative FERRY_E* code after c->api->set_error. */
 int httpc_request(const httpc_call *c, const json_t *req, json_t **response);
 
+/* The client as a module (ferry-http.so, built from these sources and
+ * module/module.c), for ferry-zygote, which does not link libcurl: it
+ * exports one httpc_module named HTTPC_MODULE_SYMBOL. call_size guards
+ * against a module from another build. */
+#define HTTPC_MODULE_SYMBOL "ferry_httpc_module"
+typedef struct httpc_module {
+    size_t call_size; /* sizeof(httpc_call) */
+    void (*global_init)(void);
+    int (*request)(const httpc_call *c, const json_t *req, json_t **response);
+} httpc_module;
+
 /* ---- pure parts, exposed for tests ---- */
 
 /* Parses a Retry-After value: delay-seconds ("120") or an HTTP-date (the

@@ -171,6 +171,31 @@ static void load(abi_registry *r, const char *path) {
                  r->nrefused ? r->refused[r->nrefused - 1].reason : "?");
 }
 
+/* A built-in component that declares FERRY_COMPONENT_NO_HTTP and calls
+ * api->http_request anyway: nohttp.call hands its input's request over. */
+static int nohttp_call(ferry_ctx *ctx, const json_t *input) {
+    const ferry_api *api = flow_host_api();
+    json_t *resp = NULL;
+    int rc = api->http_request(ctx, json_object_get(input, "request"), &resp);
+    if (rc)
+        return rc;
+    return api->set_output(ctx, resp);
+}
+
+static const ferry_input nohttp_inputs[] = {
+    {"request", "object", 1, NULL, "for api->http_request"}, {0}};
+
+static const ferry_action nohttp_actions[] = {{.id = "nohttp.call",
+                                               .inputs = nohttp_inputs,
+                                               .output = "the response",
+                                               .run = nohttp_call},
+                                              {0}};
+
+static const ferry_component nohttp_desc = {
+    FERRY_COMPONENT_HEADER, .flags = FERRY_COMPONENT_NO_HTTP, .name = "nohttp",
+    .version = "0.1.0",     .actions = nohttp_actions,
+};
+
 static int setup(void **state) {
     ht *t = calloc(1, sizeof(*t));
     const char *tmp = getenv("TMPDIR");
@@ -181,6 +206,8 @@ static int setup(void **state) {
     char *reason = NULL;
     assert_int_equal(
         abi_registry_add_builtin(&t->reg, flow_core_component(), &reason), 0);
+    assert_int_equal(abi_registry_add_builtin(&t->reg, &nohttp_desc, &reason),
+                     0);
     load(&t->reg, HTTPC_COMPONENT);
     load(&t->reg, HTTPC_FIXTURE_DIR "/hx.so");
     load(&t->reg, HTTPC_FIXTURE_DIR "/old.so");
@@ -1236,9 +1263,30 @@ static void test_minor0_component(void **state) {
     assert_true(FERRY_API_HAS(flow_host_api(), http_request));
 }
 
+/* A component that declares FERRY_COMPONENT_NO_HTTP is refused the
+ * helper, as it would be in a `ferry serve` worker without libcurl. */
+static void test_no_http_flag(void **state) {
+    ht *t = *state;
+    run(t,
+        jq("[{'name': 'r', 'action': 'nohttp.call', 'input': {'request': "
+           "{'url': '%s/echo'}}}]",
+           srv.http),
+        NULL, NULL);
+    expect_fail(t, FERRY_EUNSUPPORTED, 0, "FERRY_COMPONENT_NO_HTTP");
+    expect_fail(t, FERRY_EUNSUPPORTED, 0, "'nohttp'");
+    /* The same request from a component without the flag goes out. */
+    run(t,
+        jq("[{'name': 'r', 'action': 'hx.call', 'input': {'request': "
+           "{'url': '%s/echo'}}}]",
+           srv.http),
+        NULL, NULL);
+    expect_ok(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_large_to_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_http_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_and_headers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),

@@ -463,6 +463,36 @@ def main_cases(root):
               "global of one execution was seen by the next" % got)
     case("a global written in one execution is fresh in the next", global_fresh)
 
+    def lean_workers():
+        got = {}
+        for flow in ("lean_libs", "full_libs", "mixed_libs"):
+            x = h.run(flow)
+            check(x["status"] == "succeeded", "%s: %s %r"
+                  % (flow, x["status"], message(x)))
+            got[flow] = x.get("output")
+        want = {"lean_libs": {"libcurl": False},
+                "full_libs": {"libcurl": True},
+                "mixed_libs": {"libcurl": True}}
+        check(got == want, "libcurl mapped in the workers of %r, expected %r"
+              % (got, want))
+        url = "http://127.0.0.1:%d/healthz" % h.port
+        x = h.run("full_http", {"url": url})
+        check(x["status"] == "succeeded" and x.get("output") == {"status": 200},
+              "chaos.http GET /healthz: %s output=%r %r"
+              % (x["status"], x.get("output"), message(x)))
+        x = h.run("lean_http", {"url": url})
+        expect_failed(x, "", "chaoslean", "FERRY_COMPONENT_NO_HTTP")
+        outs = [h.run("lean_global") for _ in range(2)]
+        check([x.get("output") for x in outs] == [1, 1],
+              "chaoslean.global: %r" % [(x["status"], x.get("output"))
+                                        for x in outs])
+        x = h.run("lean_segfault")
+        skip_if_sanitized("a worker killed by SIGSEGV")
+        expect_failed(x, "crashed:", "SIGSEGV", "boom")
+    case("flows of FERRY_COMPONENT_NO_HTTP components run in workers "
+         "without libcurl; the others, and their HTTP requests, with it",
+         lean_workers)
+
     def state():
         outs = [h.run("state") for _ in range(2)]
         for x in outs:
@@ -643,6 +673,9 @@ def main_cases(root):
     def hot_reload():
         a = h.start_run("slow_reload")
         h.wait_status(a, ("running",) + FINAL)
+        # The zygotes (the one with the HTTP client runs "slow_reload") and
+        # the worker: all must go once the new components take over.
+        old = set(processes_of(h.components)) - {h.proc.pid}
         install(os.path.join(FIXTURES_V2, "chaos.so"), h.components)
         t0 = time.monotonic()
         seen = None
@@ -666,6 +699,15 @@ def main_cases(root):
             x = h.run("echo", "y")
             check(x.get("output") == {"v2": "y"}, "after the switch, echo "
                   "output %r: old code ran again" % x.get("output"))
+        check(len(old) >= 3, "before the switch, processes %r: expected two "
+              "zygotes and a worker" % sorted(old))
+        deadline = time.monotonic() + 5
+        while old & set(processes_of(h.components)) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = old & set(processes_of(h.components))
+        check(not left, "processes of the old components still there: %r"
+              % sorted(left))
         r = h.get("/api/v1/components")
         check(r.status == 200 and r.json, "/api/v1/components: %r" % r)
         chaos = [c for c in r.json.get("components", [])
@@ -786,8 +828,12 @@ def new_component_cases(root):
                                       for x in c.get("components", [])),
                         "chaos")
         # The API shows it: a deployment using it validates, and a run
-        # started right away must find it too.
-        r = h.deploy()
+        # started right away must find it too (chaoslean.so stays out).
+        ig = copy.deepcopy(INTEGRATION)
+        ig["flows"] = [fl for fl in ig["flows"] if not any(
+            st.get("action", "").startswith("chaoslean.")
+            for st in fl["steps"])]
+        r = h.deploy(integration=ig)
         check(r.status == 201, "deploy after chaos.so appeared: %r" % r)
         x = h.run("global")
         check(x["status"] == "succeeded" and x.get("output") == 1,

@@ -205,7 +205,7 @@ typedef struct ferry_component {
     uint32_t abi_major;
     uint32_t abi_minor;
     uint32_t jansson_major;
-    uint32_t reserved;
+    uint32_t flags;   /* FERRY_COMPONENT_* below; 0 when none */
     const char *name; /* lower case; the prefix of every action id */
     const char *version;
     const char *description;
@@ -213,6 +213,18 @@ typedef struct ferry_component {
     const ferry_trigger *triggers;
     const ferry_connection_type *connections;
 } ferry_component;
+
+/* Flags of a component (the field was "reserved", always 0, before they
+ * existed; a host that predates a flag ignores it, which every flag here
+ * allows: each says that a component needs less).
+ *
+ * FERRY_COMPONENT_NO_HTTP: no action or poll of the component calls
+ * api->http_request. `ferry serve` then runs flows whose steps all come
+ * from such components in workers forked from a zygote without the HTTP
+ * client (libcurl and the thirty or so libraries it links), which fork and
+ * exit faster. A component that sets it and calls api->http_request anyway
+ * gets FERRY_EUNSUPPORTED, in `ferry serve` and `ferry run` alike. */
+#define FERRY_COMPONENT_NO_HTTP (1u << 0)
 
 #define FERRY_COMPONENT_HEADER                                                 \
     .abi_major = FERRY_ABI_MAJOR, .abi_minor = FERRY_ABI_MINOR,                \
