@@ -130,11 +130,18 @@ cpu)
         perf report -i "$tmp/perf.data" --no-children --pid "$pid" --sort sym -g none \
             --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
     done
+    # Workers are named like their zygote, and each has a pid of its own,
+    # so a per-pid listing rounds every worker's share to nothing: take the
+    # zygote's and its workers' samples together by symbol and subtract the
+    # zygote's own.
     echo "-- workers (the zygote's children), top symbols, self"
-    perf report -i "$tmp/perf.data" --no-children --comm ferry,ferry-zygote --sort pid,sym -g none \
+    perf report -i "$tmp/perf.data" --no-children --pid "$zygote_pid" --sort sym -g none \
+        --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' >"$tmp/zyg.txt" || true
+    perf report -i "$tmp/perf.data" --no-children --comm ferry-zygote --sort sym -g none \
         --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
-        awk -v h="$host_pid" -v z="$zygote_pid" '{ split($2, a, ":"); if (a[1] > z) { p = $1; sub("%", "", p); $1 = ""; $2 = ""; s[$0] += p } }
-            END { for (k in s) printf "%6.2f%% %s\n", s[k], k }' | sort -rn | head -20
+        awk 'NR == FNR { p = $1; sub("%", "", p); $1 = ""; z[$0] = p; next }
+             { p = $1; sub("%", "", p); $1 = ""; printf "%6.2f%% %s\n", p - z[$0], $0 }' \
+            "$tmp/zyg.txt" - | sort -rn | head -20
     ;;
 faults)
     profiled perf stat -e minor-faults,task-clock -p "$zygote_pid" -o "$tmp/stat.txt"

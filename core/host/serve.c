@@ -481,8 +481,10 @@ static void on_worker_msg(void *ud, json_t *msg) {
     if (!strcmp(ev, "state_get") || !strcmp(ev, "state_set")) {
         j->r = r;
         r->handles++; /* the run stays allocated until the answer is sent */
+        storeq_push(h->q, event_job_run, event_job_done, j);
+    } else {
+        storeq_push_record(h->q, event_job_run, event_job_done, j);
     }
-    storeq_push(h->q, event_job_run, event_job_done, j);
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {

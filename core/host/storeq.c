@@ -33,15 +33,58 @@ struct storeq {
     pthread_cond_t cv;
     pthread_cond_t ckpt_cv;
     job *todo, *todo_tail;
+    size_t ntodo;
+    int urgent;          /* a queued job has someone waiting for it */
+    int pacing;          /* the store thread waits for a fuller batch */
+    int64_t last_commit; /* when the last batch started, monotonic us */
     job *finished, *finished_tail;
     int finished_rc;  /* the commit result of the batches in finished */
     int tail;         /* the log is long and a few frames are left: copy them */
     int ckpt_running; /* the checkpoint thread is in a round of passes */
     int stopping;
-    uint64_t batches, jobs;
+    uint64_t batches, jobs, paced;
     void (*closed)(void *);
     void *closed_ud;
 };
+
+/* Group commit, paced. Most jobs are a worker's records (steps, logs, its
+ * start and end), which nobody waits for: while only such jobs are queued,
+ * a transaction starts at most every STOREQ_COMMIT_EVERY_US (or once
+ * STOREQ_BATCH_FULL are queued). A job that someone waits for (an
+ * execution to accept before answering, a state read, an API request)
+ * makes the next transaction start at once, with whatever is queued before
+ * it. Without the pacing the thread committed whatever had arrived during
+ * the previous commit: at 1,000 executions a second, 2.2 transactions per
+ * execution of 2.8 jobs each, every one writing the same hot b-tree pages
+ * to the log again. (PostgreSQL's commit_delay does the same for the same
+ * reason.) */
+#define STOREQ_COMMIT_EVERY_US 1000
+#define STOREQ_BATCH_FULL 256
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* With q->mu held and jobs queued: waits until the next transaction may
+ * start (see STOREQ_COMMIT_EVERY_US). */
+static void pace(storeq *q) {
+    int64_t due = q->last_commit + STOREQ_COMMIT_EVERY_US;
+    int waited = 0;
+    q->pacing = 1;
+    while (!q->stopping && !q->urgent && q->ntodo < STOREQ_BATCH_FULL) {
+        int64_t now = mono_us();
+        if (now >= due)
+            break;
+        if (!waited++)
+            q->paced++;
+        struct timespec ts = {.tv_sec = due / 1000000,
+                              .tv_nsec = (due % 1000000) * 1000};
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+    }
+    q->pacing = 0;
+}
 
 /* See checkpoint_thread. */
 #define CKPT_TAIL_FRAMES 256 /* about 1 MB of log */
@@ -56,8 +99,12 @@ static void *store_thread(void *ud) {
             pthread_cond_wait(&q->cv, &q->mu);
         if (!q->todo && q->stopping)
             break;
+        pace(q);
         job *batch = q->todo;
         q->todo = q->todo_tail = NULL;
+        q->ntodo = 0;
+        q->urgent = 0;
+        q->last_commit = mono_us();
         pthread_mutex_unlock(&q->mu);
 
         /* If BEGIN fails the jobs still run, each in its own implicit
@@ -196,7 +243,11 @@ storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, int ckpt_ms,
     q->loop = loop;
     q->ckpt_ms = ckpt_ms > 0 ? ckpt_ms : STOREQ_CHECKPOINT_MS;
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&q->ckpt_cv, NULL);
     uv_async_init(loop, &q->async, on_finished);
     q->async.data = q;
@@ -215,7 +266,8 @@ storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, int ckpt_ms,
     return q;
 }
 
-void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
+static void push(storeq *q, storeq_fn fn, storeq_done done, void *arg,
+                 int urgent) {
     job *j = calloc(1, sizeof(*j));
     if (!j) {
         if (done)
@@ -231,14 +283,28 @@ void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
     else
         q->todo = j;
     q->todo_tail = j;
-    pthread_cond_signal(&q->cv);
+    q->urgent |= urgent;
+    /* A pacing thread is woken by an urgent job or a full batch (or its
+     * timer), not by every record. */
+    if (++q->ntodo >= STOREQ_BATCH_FULL || !q->pacing || urgent)
+        pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
 
-void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs) {
+void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
+    push(q, fn, done, arg, 1);
+}
+
+void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
+    push(q, fn, done, arg, 0);
+}
+
+void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs,
+                  uint64_t *paced) {
     pthread_mutex_lock(&q->mu);
     *batches = q->batches;
     *jobs = q->jobs;
+    *paced = q->paced;
     pthread_mutex_unlock(&q->mu);
 }
 

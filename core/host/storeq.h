@@ -25,11 +25,18 @@ typedef void (*storeq_done)(void *arg, int commit_rc);
  * it too. Returns NULL with *err malloc'd. */
 storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, int ckpt_ms,
                      char **err);
-/* Queues a job. Loop thread only. fn may be NULL (a barrier). */
+/* Queues a job. Loop thread only. fn may be NULL (a barrier). The next
+ * transaction starts as soon as the thread is free. */
 void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg);
+/* Queues a job nobody waits for (a worker's record): it may wait up to a
+ * millisecond for more jobs to share its transaction (see storeq.c). Jobs
+ * still run in the order they were pushed, whichever function pushed them. */
+void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg);
 /* Runs what is queued, joins the thread; closed(ud) once freed. */
 void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud);
-/* Batches committed and jobs run so far. */
-void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs);
+/* Batches committed, jobs run, and batches that waited for more jobs (see
+ * storeq_push_record) so far. */
+void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs,
+                  uint64_t *paced);
 
 #endif

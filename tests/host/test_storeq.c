@@ -3,7 +3,9 @@
  * its checkpoint handle, as `ferry serve` runs it: jobs commit in batches
  * and are answered after their commit, and under a steady stream of commits
  * the write-ahead log still starts again from its beginning instead of
- * growing without end (it did: 322 MB after 5 s of webhooks).
+ * growing without end (it did: 322 MB after 5 s of webhooks); and a
+ * worker's records wait for company to share a transaction, while a job
+ * someone waits for does not.
  */
 #include "th.h"
 
@@ -14,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define COMMITS 40000
@@ -144,9 +148,104 @@ static void test_log_starts_again_under_steady_commits(void **state) {
     th_rmrf(dir);
 }
 
+/* ---- pacing ---- */
+
+typedef struct paced {
+    int pending;
+    int failed;
+} paced;
+
+static void count_run(store *st, void *arg) {
+    (void)st;
+    (void)arg;
+}
+
+static void count_done(void *arg, int commit_rc) {
+    paced *p = arg;
+    p->pending--;
+    if (commit_rc)
+        p->failed++;
+}
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Runs the loop until every job pushed so far is answered. */
+static void drain(uv_loop_t *loop, paced *p) {
+    while (p->pending > 0)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+/* A worker's records (storeq_push_record) pushed one every 50 us share
+ * transactions: while only records wait, a transaction starts at most
+ * every millisecond, so there are no more transactions than milliseconds
+ * the pushing took (an empty transaction takes far less than 50 us here:
+ * committed as they came, there were about one per record). A job someone
+ * waits for (storeq_push) never waits for company. */
+static void test_records_share_transactions(void **state) {
+    (void)state;
+    char *dir = th_tmpdir();
+    char *db = th_path(dir, "f.db");
+    char *err = NULL;
+    store *st = store_open_sqlite(db, &err);
+    assert_non_null(st);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    storeq *q = storeq_start(&loop, st, NULL, 0, &err);
+    assert_non_null(q);
+    paced p = {0};
+    uint64_t b0, j0, w0, b1, j1, w1;
+
+    storeq_stats(q, &b0, &j0, &w0);
+    int64_t t0 = now_us();
+    for (int i = 0; i < 1000; i++) {
+        p.pending++;
+        storeq_push_record(q, count_run, count_done, &p);
+        usleep(50);
+    }
+    drain(&loop, &p);
+    int64_t took_ms = (now_us() - t0) / 1000;
+    storeq_stats(q, &b1, &j1, &w1);
+    fprintf(stderr, "1,000 records in %lld ms: %llu transactions, %llu paced\n",
+            (long long)took_ms, (unsigned long long)(b1 - b0),
+            (unsigned long long)(w1 - w0));
+    assert_int_equal(j1 - j0, 1000);
+    assert_true(b1 - b0 <= (uint64_t)took_ms + 2);
+    assert_true(w1 > w0);
+
+    /* Jobs with a waiter, one after the other's answer: none is paced,
+     * also right after a transaction of records. */
+    p.pending++;
+    storeq_push_record(q, count_run, count_done, &p);
+    drain(&loop, &p);
+    storeq_stats(q, &b0, &j0, &w0);
+    for (int i = 0; i < 100; i++) {
+        p.pending++;
+        storeq_push(q, count_run, count_done, &p);
+        drain(&loop, &p);
+    }
+    storeq_stats(q, &b1, &j1, &w1);
+    assert_int_equal(b1 - b0, 100);
+    assert_int_equal(w1, w0);
+    assert_int_equal(p.failed, 0);
+
+    int done = 0;
+    storeq_stop(q, closed, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(done, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    store_close(st);
+    free(db);
+    th_rmrf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_starts_again_under_steady_commits),
+        cmocka_unit_test(test_records_share_transactions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
