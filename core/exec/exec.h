@@ -55,6 +55,10 @@
 /* Sends msg (borrowed) as one frame, blocking; pass_fd >= 0 rides along.
  * Returns 0 or a negative FERRY_E* code. */
 int frame_send(int sock, const json_t *msg, int pass_fd);
+/* Sends n bytes of JSON text (an object, not checked) as one frame,
+ * blocking; for a sender that assembles frames from texts it already has.
+ * Returns 0 or a negative FERRY_E* code. */
+int frame_send_text(int sock, const char *text, size_t n, int pass_fd);
 /* Receives one frame, blocking. *msg: new ref. *passed_fd (if non-NULL) is
  * the fd that rode along or -1. Returns 0, 1 at end of stream, or a
  * negative FERRY_E* code. */

@@ -9,24 +9,28 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-char *frame_encode(const json_t *msg, size_t *len) {
-    char *text = json_dumps(msg, JSON_COMPACT);
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    if (n > EXEC_FRAME_MAX) {
-        free(text);
-        return NULL;
-    }
-    char *buf = malloc(n + 4);
+/* The frame of n bytes of text: a malloc'd buffer of n + 4 bytes, or NULL
+ * when n is over EXEC_FRAME_MAX or memory ran out. */
+static char *frame_of(const char *text, size_t n) {
+    char *buf = n <= EXEC_FRAME_MAX ? malloc(n + 4) : NULL;
     if (buf) {
         buf[0] = (char)(n >> 24);
         buf[1] = (char)(n >> 16);
         buf[2] = (char)(n >> 8);
         buf[3] = (char)n;
         memcpy(buf + 4, text, n);
-        *len = n + 4;
     }
+    return buf;
+}
+
+char *frame_encode(const json_t *msg, size_t *len) {
+    char *text = json_dumps(msg, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *buf = frame_of(text, n);
+    if (buf)
+        *len = n + 4;
     free(text);
     return buf;
 }
@@ -60,6 +64,15 @@ static int write_all(int sock, const char *p, size_t n, int pass_fd) {
         n -= (size_t)w;
     }
     return 0;
+}
+
+int frame_send_text(int sock, const char *text, size_t n, int pass_fd) {
+    char *buf = frame_of(text, n);
+    if (!buf)
+        return n > EXEC_FRAME_MAX ? FERRY_ETOOBIG : FERRY_ENOMEM;
+    int rc = write_all(sock, buf, n + 4, pass_fd);
+    free(buf);
+    return rc;
 }
 
 int frame_send(int sock, const json_t *msg, int pass_fd) {

@@ -39,6 +39,7 @@ void deployment_unref(deployment *dp) {
         return;
     if (dp->webhooks_free)
         dp->webhooks_free(dp->webhooks);
+    free(dp->spawn_docs);
     flow_instance_free(dp->in);
     flow_integration_free(dp->ig);
     json_decref(dp->integration_doc);

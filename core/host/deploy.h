@@ -44,6 +44,10 @@ typedef struct deployment {
      * then, and freed with the deployment by webhooks_free. */
     void *webhooks;
     void (*webhooks_free)(void *webhooks);
+    /* Both documents as the text of a spawn request's members
+     * ("integration":...,"instance":...): made at the first spawn (the
+     * documents never change), freed with the deployment. */
+    char *spawn_docs;
     unsigned refs;
 } deployment;
 

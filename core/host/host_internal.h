@@ -40,6 +40,7 @@ typedef struct run {
     char *flow;
     const flow_def *fdef; /* in dep->ig: lives as long as dep */
     json_t *trigger;
+    char *trigger_text; /* its JSON text, once the store has it; or NULL */
     enum run_state state;
     int64_t queued_us;
     int64_t started_us;

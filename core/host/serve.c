@@ -112,6 +112,7 @@ static void run_free(run *r) {
     frame_decoder_free(&r->dec);
     deployment_unref(r->dep);
     json_decref(r->trigger);
+    free(r->trigger_text);
     json_decref(r->poll_result);
     json_decref(r->resume);
     free(r->last_error);
@@ -896,28 +897,72 @@ static void zygote_start(host *h) {
 
 /* ---- dispatching ---- */
 
-static int spawn(host *h, run *r) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-        return -1;
+/* dep's documents as spawn request members (see deployment.spawn_docs):
+ * NULL when memory ran out. */
+static const char *spawn_docs(deployment *dep) {
+    if (!dep->spawn_docs) {
+        char *ig = json_dumps(dep->integration_doc, JSON_COMPACT);
+        char *in = dep->instance_doc
+                       ? json_dumps(dep->instance_doc, JSON_COMPACT)
+                       : strdup("null");
+        if (ig && in &&
+            asprintf(&dep->spawn_docs, "\"integration\":%s,\"instance\":%s", ig,
+                     in) < 0)
+            dep->spawn_docs = NULL;
+        free(ig);
+        free(in);
+    }
+    return dep->spawn_docs;
+}
+
+/* The spawn request's text. The documents and the trigger are texts made
+ * once (per deployment, and when the execution was stored), put in as
+ * they are: dumping them again for every spawn was most of the request's
+ * cost. Returns a malloc'd text (*n bytes), or NULL. */
+static char *spawn_text(host *h, run *r, size_t *n) {
+    const char *docs = spawn_docs(r->dep);
+    char *dumped = r->trigger_text
+                       ? NULL
+                       : json_dumps(r->trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *trigger = r->trigger_text ? r->trigger_text : dumped;
     json_t *limits =
         json_pack("{s:I, s:I, s:I}", "cpu_seconds", (json_int_t)r->cpu_seconds,
                   "memory_bytes", (json_int_t)r->memory_bytes, "output_bytes",
                   (json_int_t)r->output_bytes);
     json_t *msg = json_pack(
-        "{s:s, s:s, s:O, s:s, s:O?, s:s, s:s, s:s, s:O, s:o, s:I}", "op",
-        "spawn", "exec", r->id, "integration", r->dep->integration_doc,
-        "integration_key", r->dep->integration_key, "instance",
-        r->dep->instance_doc, "integration_file", r->dep->integration_file,
-        "instance_file", r->dep->instance_file, "flow",
-        r->poll ? r->fdef->name : r->flow, "trigger", r->trigger, "limits",
-        limits, "max_recorded", (json_int_t)h->cfg->max_recorded);
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I}", "op", "spawn", "exec",
+        r->id, "integration_key", r->dep->integration_key, "integration_file",
+        r->dep->integration_file, "instance_file", r->dep->instance_file,
+        "flow", r->poll ? r->fdef->name : r->flow, "limits", limits,
+        "max_recorded", (json_int_t)h->cfg->max_recorded);
     if (msg && r->poll)
         json_object_set_new(msg, "mode", json_string("poll"));
     if (msg && r->resume)
         json_object_set(msg, "resume", r->resume);
-    int rc = msg ? frame_send(h->zcur->fd, msg, sv[1]) : FERRY_ENOMEM;
+    char *small = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
+    char *text = NULL;
+    int len = -1;
+    /* small ends with its closing brace: the rest goes before it. */
+    if (docs && trigger && small)
+        len = asprintf(&text, "%.*s,%s,\"trigger\":%s}",
+                       (int)(strlen(small) - 1), small, docs, trigger);
+    free(small);
+    free(dumped);
+    if (len < 0)
+        return NULL;
+    *n = (size_t)len;
+    return text;
+}
+
+static int spawn(host *h, run *r) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return -1;
+    size_t n = 0;
+    char *text = spawn_text(h, r, &n);
+    int rc = text ? frame_send_text(h->zcur->fd, text, n, sv[1]) : FERRY_ENOMEM;
+    free(text);
     close(sv[1]);
     if (rc) {
         close(sv[0]);
@@ -1112,6 +1157,8 @@ static void enqueue_done(void *arg, int commit_rc) {
         run_free(j->r);
     } else {
         /* Queued first, so that the callback finds it (host_find_run). */
+        j->r->trigger_text = j->trigger_text; /* for the spawn request */
+        j->trigger_text = NULL;
         queue_push(h, j->r);
         if (j->done)
             j->done(j->ud, j->r->id, 202, NULL);
