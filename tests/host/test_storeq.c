@@ -93,17 +93,24 @@ static void push_next(bench *b) {
     }
 }
 
+/* A new SQLite store in a new directory (*dir and *db malloc'd). */
+static store *open_store(char **dir, char **db) {
+    char *err = NULL;
+    *dir = th_tmpdir();
+    *db = th_path(*dir, "f.db");
+    store *st = store_open_sqlite(*db, &err);
+    assert_non_null(st);
+    return st;
+}
+
 /* 40,000 commits of an execution row each, 4 at a time, with nothing in
  * between: about 520 MB through the log, with a checkpoint every 50 ms.
  * Without the log starting again the file reaches that size; it must stay
  * far below it. */
 static void test_log_starts_again_under_steady_commits(void **state) {
     (void)state;
-    char *dir = th_tmpdir();
-    char *db = th_path(dir, "f.db");
-    char *err = NULL;
-    store *st = store_open_sqlite(db, &err);
-    assert_non_null(st);
+    char *dir, *db, *err = NULL;
+    store *st = open_store(&dir, &db);
     store *ck = store_open_sqlite(db, &err);
     assert_non_null(ck);
 
@@ -187,11 +194,8 @@ static void drain(uv_loop_t *loop, paced *p) {
  * waits for (storeq_push) never waits for company. */
 static void test_records_share_transactions(void **state) {
     (void)state;
-    char *dir = th_tmpdir();
-    char *db = th_path(dir, "f.db");
-    char *err = NULL;
-    store *st = store_open_sqlite(db, &err);
-    assert_non_null(st);
+    char *dir, *db, *err = NULL;
+    store *st = open_store(&dir, &db);
     uv_loop_t loop;
     uv_loop_init(&loop);
     storeq *q = storeq_start(&loop, st, NULL, 0, &err);
