@@ -385,10 +385,16 @@ static int zygote_loop(zygote *z) {
             json_t *m = NULL;
             if (frame_recv(z->sub_fd, &m, NULL)) {
                 sub_closed(z);
-                if (!z->closing)
+                if (!z->closing) {
                     /* It died with workers the host waits for: the host
-                     * sees this zygote go too, and deals with them. */
+                     * sees this zygote go too, kills them and starts a
+                     * new zygote. */
+                    fprintf(stderr,
+                            "ferry-zygote: the zygote with the HTTP client "
+                            "(pid %d) is gone; stopping\n",
+                            (int)z->sub_pid);
                     return 1;
+                }
             } else {
                 frame_send(z->ctl, m, -1);
                 json_decref(m);

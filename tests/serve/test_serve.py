@@ -727,6 +727,35 @@ def main_cases(root):
               "%r" % (p.returncode, p.stdout, p.stderr))
     case("replacing a .so changes later executions only", hot_reload)
 
+    def http_zygote_killed():
+        x = h.run("full_libs")
+        check(x["status"] == "succeeded", "full_libs: %s %r"
+              % (x["status"], message(x)))
+
+        def children(pid):
+            try:
+                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                    return [int(c) for c in f.read().split()]
+            except OSError:
+                return []
+        # The zygote's own children: its workers, done by now, and the
+        # zygote with the HTTP client, which stays.
+        deadline = time.monotonic() + 5
+        while True:
+            subs = [c for z in children(h.proc.pid) for c in children(z)]
+            if len(subs) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        check(len(subs) == 1, "the zygote's children: %r, expected the "
+              "zygote with the HTTP client alone" % subs)
+        os.kill(subs[0], signal.SIGKILL)
+        for flow in ("full_libs", "lean_libs", "full_libs"):
+            x = h.run(flow)
+            check(x["status"] == "succeeded", "%s after the kill: %s %r"
+                  % (flow, x["status"], message(x)))
+    case("a killed zygote with the HTTP client is replaced; later runs "
+         "succeed", http_zygote_killed)
+
     def probe_throughout():
         probe.stop.set()
         probe.join(5)
