@@ -19,34 +19,41 @@ typedef struct stream_store {
     secret_set secrets; /* known secret values, kept out of every frame */
 } stream_store;
 
-/* msg (stolen) with every known secret replaced: a new ref (msg itself
- * when none occurs). */
-static json_t *redacted(stream_store *ss, json_t *msg) {
-    if (!ss->secrets.n)
-        return msg;
-    char *text = json_dumps(msg, JSON_COMPACT);
-    int oom = 0;
-    char *clean = text ? secret_redact(&ss->secrets, text, &oom) : NULL;
-    free(text);
-    if (!clean && !oom)
-        return msg;
-    json_decref(msg);
-    /* Out of memory: nothing is sent rather than a secret. */
-    json_t *out = clean ? json_loads(clean, 0, NULL) : NULL;
-    free(clean);
-    return out;
-}
-
+/* Sends msg (stolen) with every known secret replaced by "[redacted]".
+ * Redaction works on the frame's text: when no secret occurs in it, that
+ * text is sent as it is; when one did, the redacted text is checked to
+ * still be JSON (a secret could span its syntax) and sent. */
 static int send_msg(store *s, json_t *msg) {
     stream_store *ss = (stream_store *)s;
-    msg = redacted(ss, msg);
+    int rc;
     if (!msg) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
-        return FERRY_ENOMEM;
+        rc = FERRY_ENOMEM;
+    } else if (!ss->secrets.n) {
+        rc = frame_send(ss->sock, msg, -1);
+    } else {
+        char *text = json_dumps(msg, JSON_COMPACT);
+        int oom = 0;
+        char *clean = text ? secret_redact(&ss->secrets, text, &oom) : NULL;
+        if (!text || oom) {
+            rc = FERRY_ENOMEM; /* nothing is sent rather than a secret */
+        } else if (!clean) {
+            rc = frame_send_text(ss->sock, text, strlen(text), -1);
+        } else {
+            json_t *check = json_loads(clean, 0, NULL);
+            rc = check ? frame_send_text(ss->sock, clean, strlen(clean), -1)
+                       : FERRY_EINTERNAL;
+            json_decref(check);
+        }
+        free(text);
+        free(clean);
     }
-    int rc = frame_send(ss->sock, msg, -1);
     json_decref(msg);
-    if (rc)
+    if (rc == FERRY_ENOMEM)
+        snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+    else if (rc == FERRY_EINTERNAL)
+        snprintf(s->errmsg, sizeof(s->errmsg),
+                 "a record was not JSON once its secrets were redacted");
+    else if (rc)
         snprintf(s->errmsg, sizeof(s->errmsg),
                  "cannot send the record to the host: %s", ferry_strerror(rc));
     return rc;
