@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -141,23 +142,6 @@ static void send_exited(int ctl, child *c, int status,
     json_decref(m);
 }
 
-static void reap(int ctl, child *children, size_t *nchildren) {
-    for (;;) {
-        int status;
-        struct rusage ru;
-        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
-        if (pid <= 0)
-            return;
-        for (size_t i = 0; i < *nchildren; i++) {
-            if (children[i].pid != pid)
-                continue;
-            send_exited(ctl, &children[i], status, &ru);
-            children[i] = children[--*nchildren];
-            break;
-        }
-    }
-}
-
 static json_t *describe_registry(const abi_registry *reg, pid_t pid) {
     json_t *names = json_array(), *refused = json_array();
     for (size_t i = 0; i < reg->ncomponents; i++)
@@ -251,7 +235,99 @@ typedef struct zygote {
     int http;   /* this process has the HTTP client */
     int sub_fd; /* the second zygote's socket, -1 when none */
     pid_t sub_pid;
+    /* The second zygote's workers, from its reports: pid 0 while the
+     * request is on its way. Should it die, they become this process's
+     * children (it is their subreaper) and are reported from here. */
+    child *subkids;
+    size_t nsubkids, capsub;
 } zygote;
+
+static child *find_child(child *list, size_t n, pid_t pid, const char *exec) {
+    for (size_t i = 0; i < n; i++)
+        if (exec ? !strcmp(list[i].exec, exec) : list[i].pid == pid)
+            return &list[i];
+    return NULL;
+}
+
+static void reap(zygote *z) {
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+        if (pid <= 0)
+            return;
+        child *c = find_child(z->children, z->nchildren, pid, NULL);
+        if (c) {
+            send_exited(z->ctl, c, status, &ru);
+            *c = z->children[--z->nchildren];
+        } else if ((c = find_child(z->subkids, z->nsubkids, pid, NULL))) {
+            send_exited(z->ctl, c, status, &ru);
+            *c = z->subkids[--z->nsubkids];
+        }
+    }
+}
+
+static void spawn_failed(zygote *z, const char *id, const char *error) {
+    json_t *m = json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec", id,
+                          "error", error);
+    frame_send(z->ctl, m, -1);
+    json_decref(m);
+}
+
+/* Appends {pid, exec} to *list; returns 0, or -1 when out of memory. */
+static int add_child(child **list, size_t *n, size_t *cap, pid_t pid,
+                     const char *exec) {
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        child *c = realloc(*list, ncap * sizeof(*c));
+        if (!c)
+            return -1;
+        *list = c;
+        *cap = ncap;
+    }
+    child *c = &(*list)[(*n)++];
+    c->pid = pid;
+    snprintf(c->exec, sizeof(c->exec), "%s", exec);
+    return 0;
+}
+
+/* Keeps track of the second zygote's workers from a report it sends. */
+static void note_sub_report(zygote *z, const json_t *m) {
+    const char *op = json_string_value(json_object_get(m, "op"));
+    const char *exec = json_string_value(json_object_get(m, "exec"));
+    pid_t pid = (pid_t)json_integer_value(json_object_get(m, "pid"));
+    child *c = NULL;
+    if (!op)
+        return;
+    if (!strcmp(op, "forked") && exec &&
+        (c = find_child(z->subkids, z->nsubkids, 0, exec)))
+        c->pid = pid;
+    else if (!strcmp(op, "spawn_failed") && exec &&
+             (c = find_child(z->subkids, z->nsubkids, 0, exec)))
+        *c = z->subkids[--z->nsubkids];
+    else if (!strcmp(op, "exited") &&
+             (c = find_child(z->subkids, z->nsubkids, pid, NULL)))
+        *c = z->subkids[--z->nsubkids];
+}
+
+/* The second zygote is gone. Its workers go on (this process reaps and
+ * reports them); the requests it had not forked yet failed. The next flow
+ * that needs the HTTP client starts another. */
+static void sub_died(zygote *z) {
+    fprintf(stderr,
+            "ferry-zygote: the zygote with the HTTP client (pid %d) is gone; "
+            "the next flow that needs it starts another\n",
+            (int)z->sub_pid);
+    for (size_t i = 0; i < z->nsubkids;) {
+        child *c = &z->subkids[i];
+        if (c->pid) {
+            i++;
+            continue;
+        }
+        spawn_failed(z, c->exec, "the zygote with the HTTP client died");
+        *c = z->subkids[--z->nsubkids];
+    }
+}
 
 static void sub_closed(zygote *z) {
     if (z->sub_fd >= 0)
@@ -286,6 +362,7 @@ static int sub_start(zygote *z) {
     if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK))
         _exit(1);
     z->nchildren = 0; /* the first zygote's workers stay its own */
+    z->nsubkids = 0;
     z->ctl = sv[1];
     z->sub_fd = -1;
     char *err = NULL;
@@ -301,14 +378,13 @@ static int sub_start(zygote *z) {
 
 static void fork_worker(zygote *z, json_t *msg, const char *id, int wfd,
                         const flow_integration *ig) {
-    if (z->nchildren == z->cap) {
-        child *c = realloc(z->children, z->cap * 2 * sizeof(*c));
-        if (c) {
-            z->children = c;
-            z->cap *= 2;
-        }
+    /* Listed first: a worker that could not be listed could not be
+     * reported on. */
+    if (add_child(&z->children, &z->nchildren, &z->cap, 0, id)) {
+        spawn_failed(z, id, strerror(ENOMEM));
+        return;
     }
-    pid_t pid = z->nchildren < z->cap ? fork() : -1;
+    pid_t pid = fork();
     if (pid == 0) {
         close(z->ctl);
         if (z->sub_fd >= 0)
@@ -321,17 +397,15 @@ static void fork_worker(zygote *z, json_t *msg, const char *id, int wfd,
         apply_limits(json_object_get(msg, "limits"));
         _exit(exec_worker_main(z->reg, ig, msg, wfd));
     }
-    json_t *m;
     if (pid < 0) {
-        m = json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec", id,
-                      "error", strerror(errno));
-    } else {
-        child *c = &z->children[z->nchildren++];
-        c->pid = pid;
-        snprintf(c->exec, sizeof(c->exec), "%s", id);
-        m = json_pack("{s:s, s:s, s:i}", "op", "forked", "exec", id, "pid",
-                      (int)pid);
+        int e = errno;
+        z->nchildren--;
+        spawn_failed(z, id, strerror(e));
+        return;
     }
+    z->children[z->nchildren - 1].pid = pid;
+    json_t *m = json_pack("{s:s, s:s, s:i}", "op", "forked", "exec", id, "pid",
+                          (int)pid);
     frame_send(z->ctl, m, -1);
     json_decref(m);
 }
@@ -342,28 +416,30 @@ static void on_spawn(zygote *z, json_t *msg, const char *id, int wfd) {
         fork_worker(z, msg, id, wfd, ig);
         return;
     }
-    if (z->sub_fd < 0 && sub_start(z)) {
-        json_t *m = json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec",
-                              id, "error", strerror(errno));
-        frame_send(z->ctl, m, -1);
-        json_decref(m);
-        return;
+    /* Twice: a second zygote that died since its last report is found
+     * out by the send, and another is started. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (z->sub_fd < 0 && sub_start(z)) {
+            spawn_failed(z, id, strerror(errno));
+            return;
+        }
+        if (z->http)
+            return; /* the second zygote, just started: the first sends it
+                       this request with the others */
+        if (!frame_send(z->sub_fd, msg, wfd)) {
+            add_child(&z->subkids, &z->nsubkids, &z->capsub, 0, id);
+            return;
+        }
+        sub_closed(z);
+        sub_died(z);
     }
-    if (z->http)
-        return; /* the second zygote, just started: the first sends it this
-                   request with the others */
-    if (frame_send(z->sub_fd, msg, wfd)) {
-        json_t *m =
-            json_pack("{s:s, s:s, s:s}", "op", "spawn_failed", "exec", id,
-                      "error", "the zygote with the HTTP client is gone");
-        frame_send(z->ctl, m, -1);
-        json_decref(m);
-    }
+    spawn_failed(z, id, "the zygote with the HTTP client is gone");
 }
 
 static int zygote_loop(zygote *z) {
     for (;;) {
-        if (z->closing && z->nchildren == 0 && z->sub_fd < 0)
+        if (z->closing && z->nchildren == 0 && z->sub_fd < 0 &&
+            z->nsubkids == 0)
             break;
         struct pollfd p[3] = {
             {.fd = z->closing ? -1 : z->ctl, .events = POLLIN},
@@ -378,24 +454,17 @@ static int zygote_loop(zygote *z) {
             char buf[64];
             while (read(sigchld_pipe[0], buf, sizeof(buf)) > 0)
                 ;
-            reap(z->ctl, z->children, &z->nchildren);
+            reap(z);
         }
         if (p[2].revents) {
             /* A report of the second zygote, passed on as it is. */
             json_t *m = NULL;
             if (frame_recv(z->sub_fd, &m, NULL)) {
                 sub_closed(z);
-                if (!z->closing) {
-                    /* It died with workers the host waits for: the host
-                     * sees this zygote go too, kills them and starts a
-                     * new zygote. */
-                    fprintf(stderr,
-                            "ferry-zygote: the zygote with the HTTP client "
-                            "(pid %d) is gone; stopping\n",
-                            (int)z->sub_pid);
-                    return 1;
-                }
+                if (!z->closing)
+                    sub_died(z);
             } else {
+                note_sub_report(z, m);
                 frame_send(z->ctl, m, -1);
                 json_decref(m);
             }
@@ -408,7 +477,11 @@ static int zygote_loop(zygote *z) {
             /* The host is gone: its workers cannot report to anyone. */
             for (size_t i = 0; i < z->nchildren; i++)
                 kill(z->children[i].pid, SIGKILL);
-            sub_closed(z); /* the second zygote does the same */
+            for (size_t i = 0; i < z->nsubkids; i++)
+                if (z->subkids[i].pid)
+                    kill(z->subkids[i].pid, SIGKILL);
+            z->nsubkids = 0; /* no one to report them to */
+            sub_closed(z);   /* the second zygote does the same */
             z->closing = 1;
             continue;
         }
@@ -467,12 +540,16 @@ int exec_zygote_main(int ctl, const char *components_dir) {
                 .http = flow_http_ready(),
                 .sub_fd = -1};
     z.children = malloc(z.cap * sizeof(*z.children));
+    /* The second zygote's workers become ours should it die. */
+    if (!z.http)
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
     int rc = z.children ? zygote_loop(&z) : 1;
     if (rc)
         for (size_t i = 0; i < z.nchildren; i++)
             kill(z.children[i].pid, SIGKILL);
     sub_closed(&z);
     free(z.children);
+    free(z.subkids);
     for (int i = 0; i < IG_CACHE_SIZE; i++)
         flow_integration_free(ig_cache[i].ig);
     close(sigchld_pipe[0]);

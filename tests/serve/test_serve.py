@@ -740,21 +740,32 @@ def main_cases(root):
                 return []
         # The zygote's own children: its workers, done by now, and the
         # zygote with the HTTP client, which stays.
+        zygotes = children(h.proc.pid)
         deadline = time.monotonic() + 5
         while True:
-            subs = [c for z in children(h.proc.pid) for c in children(z)]
+            subs = [c for z in zygotes for c in children(z)]
             if len(subs) == 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         check(len(subs) == 1, "the zygote's children: %r, expected the "
               "zygote with the HTTP client alone" % subs)
+        # A worker of that zygote, mid-step when it dies: it goes on, and
+        # its end is reported all the same.
+        sleeping = h.start_run("sleep_1s")
+        h.wait_status(sleeping, ("running",) + FINAL)
         os.kill(subs[0], signal.SIGKILL)
+        x = h.wait_done(sleeping)
+        check(x["status"] == "succeeded" and x.get("output") ==
+              {"slept_ms": 1000}, "the run whose zygote died: %s output=%r "
+              "%r" % (x["status"], x.get("output"), message(x)))
         for flow in ("full_libs", "lean_libs", "full_libs"):
             x = h.run(flow)
             check(x["status"] == "succeeded", "%s after the kill: %s %r"
                   % (flow, x["status"], message(x)))
-    case("a killed zygote with the HTTP client is replaced; later runs "
-         "succeed", http_zygote_killed)
+        check(children(h.proc.pid) == zygotes, "the zygote changed: %r, "
+              "then %r" % (zygotes, children(h.proc.pid)))
+    case("a killed zygote with the HTTP client: its running worker "
+         "finishes, the next HTTP flow starts another", http_zygote_killed)
 
     def probe_throughout():
         probe.stop.set()
