@@ -75,24 +75,7 @@ int frame_send_text(int sock, const char *text, size_t n, int pass_fd) {
     return rc;
 }
 
-/* A frame is dumped into this buffer when it fits (most do: events,
- * reports, answers), so that sending one allocates nothing; in a worker,
- * growing a fresh buffer for every frame wrote to (and so copied) pages of
- * the zygote's heap. One per thread. */
-#define FRAME_BUF 16384
-static __thread char frame_buf[FRAME_BUF];
-
 int frame_send(int sock, const json_t *msg, int pass_fd) {
-    size_t n = json_dumpb(msg, frame_buf + 4, FRAME_BUF - 4, JSON_COMPACT);
-    if (n == 0)
-        return FERRY_EINVAL; /* not dumpable */
-    if (n <= FRAME_BUF - 4) {
-        frame_buf[0] = (char)(n >> 24);
-        frame_buf[1] = (char)(n >> 16);
-        frame_buf[2] = (char)(n >> 8);
-        frame_buf[3] = (char)n;
-        return write_all(sock, frame_buf, n + 4, pass_fd);
-    }
     size_t len;
     char *buf = frame_encode(msg, &len);
     if (!buf)
