@@ -320,11 +320,19 @@ static void sub_died(zygote *z) {
             (int)z->sub_pid);
     for (size_t i = 0; i < z->nsubkids;) {
         child *c = &z->subkids[i];
-        if (c->pid) {
-            i++;
+        if (!c->pid) {
+            spawn_failed(z, c->exec, "the zygote with the HTTP client died");
+        } else if (kill(c->pid, 0) && errno == ESRCH) {
+            /* Reaped there, its report lost with it: ended, how unknown. */
+            json_t *m =
+                json_pack("{s:s, s:s, s:i, s:i}", "op", "exited", "exec",
+                          c->exec, "pid", (int)c->pid, "code", -1);
+            frame_send(z->ctl, m, -1);
+            json_decref(m);
+        } else {
+            i++; /* alive or a zombie: it becomes this process's child */
             continue;
         }
-        spawn_failed(z, c->exec, "the zygote with the HTTP client died");
         *c = z->subkids[--z->nsubkids];
     }
 }
