@@ -20,8 +20,9 @@
  *           docs/bench.md.)
  *
  * Built twice: serve_forkcost, linked like the ferry binary, and
- * serve_forkcost_lean (FORKCOST_LEAN), linked with ferry_flow and ferry_exec
- * only: what a zygote executable of its own would map.
+ * serve_forkcost_lean (FORKCOST_LEAN), linked as ferry-zygote is (the
+ * engine and the worker, without the HTTP client): what the real zygote
+ * maps.
  *
  * usage: serve_forkcost[_lean] [--n N] [--round R] [--components-dir DIR]
  *                       [--defs DIR] [--tiny PATH]
@@ -62,11 +63,12 @@
 
 #ifdef FORKCOST_LEAN
 #define VARIANT "lean"
-#define VARIANT_TEXT                                                           \
-    "linked with the engine's libraries only (ferry_flow, ferry_exec)"
+#define VARIANT_TEXT "linked as ferry-zygote is (the engine, no HTTP client)"
 #else
 #define VARIANT "ferry"
-#define VARIANT_TEXT "linked like the ferry binary, as a zygote is"
+#define VARIANT_TEXT                                                           \
+    "linked like the ferry binary (the zygote before it had an executable of " \
+    "its own)"
 #endif
 
 #define TARGET_WORKER_US 1000.0
