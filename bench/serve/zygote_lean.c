@@ -1,8 +1,9 @@
 /*
  * A zygote executable of its own, for the serve benchmark's "what if" runs
- * (see ferry_exp.c): `ferry zygote` without the rest of ferry, linked with
- * ferry_exec and ferry_flow only, so that it maps libjq, jansson and SQLite
- * but not libcurl, h2o, libuv, OpenSSL and what they pull in.
+ * (see ferry_exp.c): `ferry zygote` without the rest of ferry, linked as
+ * ferry-zygote is (ferry_exec, ferry_flow, ferry_zygote_http), so that it
+ * maps libjq, jansson and SQLite but not libcurl, h2o, libuv and what they
+ * pull in.
  *
  * usage (as the host starts a zygote): serve_zygote_lean zygote
  *        --components-dir DIR --fd N
