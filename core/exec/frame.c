@@ -1,5 +1,6 @@
 /* Length-prefixed JSON frames, with an optional fd riding along. */
 #include "exec.h"
+#include "jtext/jtext.h"
 
 #include <ferry/ferry.h>
 
@@ -24,10 +25,10 @@ static char *frame_of(const char *text, size_t n) {
 }
 
 char *frame_encode(const json_t *msg, size_t *len) {
-    char *text = json_dumps(msg, JSON_COMPACT);
+    size_t n;
+    char *text = jtext_dump(msg, &n);
     if (!text)
         return NULL;
-    size_t n = strlen(text);
     char *buf = frame_of(text, n);
     if (buf)
         *len = n + 4;
@@ -148,7 +149,7 @@ int frame_recv(int sock, json_t **msg, int *passed_fd) {
         rc = rc == 1 ? FERRY_EPROTO : rc;
         goto fail;
     }
-    *msg = json_loadb(buf, n, 0, NULL);
+    *msg = jtext_load(buf, n, 0, NULL);
     free(buf);
     if (!json_is_object(*msg)) {
         json_decref(*msg);
@@ -190,7 +191,7 @@ int frame_decoder_feed(frame_decoder *d, const char *data, size_t n,
             return FERRY_EPROTO;
         if (d->len - off - 4 < flen)
             break;
-        json_t *msg = json_loadb(d->buf + off + 4, flen, 0, NULL);
+        json_t *msg = jtext_load(d->buf + off + 4, flen, 0, NULL);
         if (!json_is_object(msg)) {
             json_decref(msg);
             return FERRY_EPROTO;

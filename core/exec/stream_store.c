@@ -5,6 +5,7 @@
  * component sees its own writes.
  */
 #include "exec.h"
+#include "jtext/jtext.h"
 
 #include "secret/secret.h"
 
@@ -31,7 +32,7 @@ static int send_msg(store *s, json_t *msg) {
     } else if (!ss->secrets.n) {
         rc = frame_send(ss->sock, msg, -1);
     } else {
-        char *text = json_dumps(msg, JSON_COMPACT);
+        char *text = jtext_dump(msg, NULL);
         int oom = 0;
         char *clean = text ? secret_redact(&ss->secrets, text, &oom) : NULL;
         if (!text || oom) {
@@ -39,7 +40,7 @@ static int send_msg(store *s, json_t *msg) {
         } else if (!clean) {
             rc = frame_send_text(ss->sock, text, strlen(text), -1);
         } else {
-            json_t *check = json_loads(clean, 0, NULL);
+            json_t *check = jtext_load(clean, strlen(clean), 0, NULL);
             rc = check ? frame_send_text(ss->sock, clean, strlen(clean), -1)
                        : FERRY_EINTERNAL;
             json_decref(check);

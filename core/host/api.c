@@ -4,6 +4,7 @@
  * job and answers from its done callback.
  */
 #include "host_internal.h"
+#include "jtext/jtext.h"
 #include "sched/sched.h"
 
 #include <ferry/ferry.h>
@@ -257,7 +258,7 @@ static void h_execution_start(void *ud, http_req *r) {
     json_t *input = NULL;
     if (body && len) {
         json_error_t e;
-        input = json_loadb(body, len, JSON_DECODE_ANY, &e);
+        input = jtext_load(body, len, JSON_DECODE_ANY, &e);
         if (!input) {
             http_respond_error(r, 400, "the body is not JSON: %s (at %d)",
                                e.text, e.position);

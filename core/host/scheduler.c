@@ -14,6 +14,7 @@
  * Loop thread only, except the *_run store jobs.
  */
 #include "host_internal.h"
+#include "jtext/jtext.h"
 
 #include "sched/sched.h"
 
@@ -123,7 +124,7 @@ static int tick_make(tick_job *j) {
                             json_integer((json_int_t)j->nmissed));
         j->missed = NULL;
     }
-    j->trigger_text = j->trigger ? json_dumps(j->trigger, JSON_COMPACT) : NULL;
+    j->trigger_text = j->trigger ? jtext_dump(j->trigger, NULL) : NULL;
     return j->trigger_text ? 0 : -1;
 }
 

@@ -11,6 +11,7 @@
  * writes the outcome if the worker could not (crash, timeout, limits).
  */
 #include "host_internal.h"
+#include "jtext/jtext.h"
 
 #include "flow/flow_poll.h"
 #include "tokens/tokens.h"
@@ -901,10 +902,9 @@ static void zygote_start(host *h) {
  * NULL when memory ran out. */
 static const char *spawn_docs(deployment *dep) {
     if (!dep->spawn_docs) {
-        char *ig = json_dumps(dep->integration_doc, JSON_COMPACT);
-        char *in = dep->instance_doc
-                       ? json_dumps(dep->instance_doc, JSON_COMPACT)
-                       : strdup("null");
+        char *ig = jtext_dump(dep->integration_doc, NULL);
+        char *in = dep->instance_doc ? jtext_dump(dep->instance_doc, NULL)
+                                     : strdup("null");
         if (ig && in &&
             asprintf(&dep->spawn_docs, "\"integration\":%s,\"instance\":%s", ig,
                      in) < 0)
@@ -921,9 +921,7 @@ static const char *spawn_docs(deployment *dep) {
  * cost. Returns a malloc'd text (*n bytes), or NULL. */
 static char *spawn_text(host *h, run *r, size_t *n) {
     const char *docs = spawn_docs(r->dep);
-    char *dumped = r->trigger_text
-                       ? NULL
-                       : json_dumps(r->trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *dumped = r->trigger_text ? NULL : jtext_dump(r->trigger, NULL);
     const char *trigger = r->trigger_text ? r->trigger_text : dumped;
     json_t *limits =
         json_pack("{s:I, s:I, s:I}", "cpu_seconds", (json_int_t)r->cpu_seconds,
@@ -939,7 +937,7 @@ static char *spawn_text(host *h, run *r, size_t *n) {
         json_object_set_new(msg, "mode", json_string("poll"));
     if (msg && r->resume)
         json_object_set(msg, "resume", r->resume);
-    char *small = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    char *small = msg ? jtext_dump(msg, NULL) : NULL;
     json_decref(msg);
     char *text = NULL;
     int len = -1;
@@ -1211,7 +1209,7 @@ void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
     j->r = r;
     j->done = done;
     j->ud = ud;
-    j->trigger_text = json_dumps(trigger, JSON_COMPACT | JSON_ENCODE_ANY);
+    j->trigger_text = jtext_dump(trigger, NULL);
     j->e = (store_exec){.id = r->id,
                         .integration = dep->integration,
                         .instance = dep->instance,

@@ -21,6 +21,7 @@
  * write fails and h2o closes the connection); http_req_gone stays 0 there.
  */
 #include "http/http.h"
+#include "jtext/jtext.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -338,7 +339,7 @@ void http_respond_json(http_req *r, int status, json_t *body) {
     }
     char *text = NULL;
     if (body != NULL)
-        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = jtext_dump(body, NULL);
     json_decref(body);
     if (text == NULL) {
         http_respond_error(r, 500, "the response could not be encoded");

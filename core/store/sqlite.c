@@ -3,6 +3,7 @@
  * statement prepared once and kept in the handle. Each call is its own
  * transaction; batching commits is the caller's business (see docs/store.md).
  */
+#include "jtext/jtext.h"
 #include "store/store.h"
 
 #include <ferry/ferry.h>
@@ -587,7 +588,7 @@ static int sq_state_get(store *base, const char *instance, const char *key,
         json_error_t jerr;
         const char *text = (const char *)sqlite3_column_text(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        *out = json_loadb(text, n, JSON_DECODE_ANY, &jerr);
+        *out = jtext_load(text, n, JSON_DECODE_ANY, &jerr);
         if (!*out)
             ret = set_err(s, FERRY_EPARSE, "state_get %s/%s: stored value: %s",
                           instance, key, jerr.text);
@@ -610,7 +611,7 @@ static int sq_state_set(store *base, const char *instance, const char *key,
         bind_text(st, 2, key);
         return run(s, st, "state_set (delete)", NULL);
     }
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = jtext_dump(value, NULL);
     if (!text)
         return set_err(s, FERRY_EINVAL,
                        "state_set %s/%s: value cannot be encoded", instance,
@@ -702,7 +703,7 @@ static json_t *col_json(sqlite3_stmt *st, int i, int truncated) {
     const char *text = (const char *)sqlite3_column_text(st, i);
     size_t n = (size_t)sqlite3_column_bytes(st, i);
     if (!truncated) {
-        json_t *j = json_loadb(text, n, JSON_DECODE_ANY, NULL);
+        json_t *j = jtext_load(text, n, JSON_DECODE_ANY, NULL);
         if (j)
             return j;
     }

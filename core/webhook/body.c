@@ -4,6 +4,7 @@
  * every read, nothing assumes a NUL, and error messages quote no data from
  * the body.
  */
+#include "jtext/jtext.h"
 #include "webhook.h"
 #include "webhook_internal.h"
 
@@ -116,7 +117,7 @@ static int is_xml_type(const char *t, size_t n) {
 static json_t *parse_json(const void *body, size_t len, char *err,
                           size_t errlen) {
     json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_DECODE_ANY, &je);
+    json_t *j = jtext_load(body, len, JSON_DECODE_ANY, &je);
     if (!j)
         /* je.text may quote the body; say only where it went wrong. */
         return body_err(err, errlen,
