@@ -54,7 +54,11 @@ void host_log(host *h, const char *level, json_t *fields, const char *fmt,
             json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level, "msg", msg);
         if (fields)
             json_object_update(o, fields);
-        json_dumpf(o, f, JSON_COMPACT);
+        size_t n = 0;
+        char *t = jtext_dump(o, &n);
+        if (t)
+            fwrite(t, 1, n, f);
+        free(t);
         json_decref(o);
     } else {
         fprintf(f, "%s %-5s %s", ts, level, msg);
