@@ -168,8 +168,46 @@ fail:
     return rc;
 }
 
+/* Hands on every whole frame at the start of p[0..n); the bytes used in
+ * *used. */
+static int decode_frames(const char *p, size_t n, size_t *used,
+                         void (*on_msg)(void *ud, json_t *msg), void *ud) {
+    size_t off = 0;
+    *used = 0;
+    while (n - off >= 4) {
+        const unsigned char *h = (const unsigned char *)p + off;
+        size_t flen =
+            (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        if (flen > EXEC_FRAME_MAX)
+            return FERRY_EPROTO;
+        if (n - off - 4 < flen)
+            break;
+        json_t *msg = jtext_load(p + off + 4, flen, 0, NULL);
+        if (!json_is_object(msg)) {
+            json_decref(msg);
+            return FERRY_EPROTO;
+        }
+        off += 4 + flen;
+        *used = off;
+        on_msg(ud, msg);
+    }
+    return 0;
+}
+
 int frame_decoder_feed(frame_decoder *d, const char *data, size_t n,
                        void (*on_msg)(void *ud, json_t *msg), void *ud) {
+    size_t used;
+    if (d->len == 0) {
+        /* Nothing held back: whole frames are read where they are, and
+         * only a partial one at the end is kept. */
+        int rc = decode_frames(data, n, &used, on_msg, ud);
+        if (rc)
+            return rc;
+        data += used;
+        n -= used;
+        if (n == 0)
+            return 0;
+    }
     if (d->len + n > d->cap) {
         size_t cap = d->cap ? d->cap : 4096;
         while (cap < d->len + n)
@@ -182,26 +220,12 @@ int frame_decoder_feed(frame_decoder *d, const char *data, size_t n,
     }
     memcpy(d->buf + d->len, data, n);
     d->len += n;
-    size_t off = 0;
-    while (d->len - off >= 4) {
-        const unsigned char *h = (const unsigned char *)d->buf + off;
-        size_t flen =
-            (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-        if (flen > EXEC_FRAME_MAX)
-            return FERRY_EPROTO;
-        if (d->len - off - 4 < flen)
-            break;
-        json_t *msg = jtext_load(d->buf + off + 4, flen, 0, NULL);
-        if (!json_is_object(msg)) {
-            json_decref(msg);
-            return FERRY_EPROTO;
-        }
-        off += 4 + flen;
-        on_msg(ud, msg);
-    }
-    if (off) {
-        memmove(d->buf, d->buf + off, d->len - off);
-        d->len -= off;
+    int rc = decode_frames(d->buf, d->len, &used, on_msg, ud);
+    if (rc)
+        return rc;
+    if (used) {
+        memmove(d->buf, d->buf + used, d->len - used);
+        d->len -= used;
     }
     return 0;
 }
