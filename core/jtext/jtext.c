@@ -524,6 +524,23 @@ static int literal(in *s, const char *word, size_t n) {
     return 0;
 }
 
+/* After a member or element: 1 at the closing bracket (consumed), 0 after a
+ * comma (consumed, with the blanks after it), -1 for anything else. */
+static int next_item(in *s, unsigned char close) {
+    skip_ws(s);
+    if (s->p == s->end)
+        return -1;
+    if (*s->p == close) {
+        s->p++;
+        return 1;
+    }
+    if (*s->p != ',')
+        return -1;
+    s->p++;
+    skip_ws(s);
+    return 0;
+}
+
 static json_t *get_value(in *s, int depth);
 
 static json_t *get_object(in *s, int depth) {
@@ -566,17 +583,11 @@ static json_t *get_object(in *s, int depth) {
             free(kc);
         if (rc)
             goto bail;
-        skip_ws(s);
-        if (s->p == s->end)
+        int end = next_item(s, '}');
+        if (end < 0)
             goto bail;
-        if (*s->p == '}') {
-            s->p++;
+        if (end)
             return o;
-        }
-        if (*s->p != ',')
-            goto bail;
-        s->p++;
-        skip_ws(s);
     }
 bail:
     s->bail = 1;
@@ -598,17 +609,11 @@ static json_t *get_array(in *s, int depth) {
         json_t *v = get_value(s, depth + 1);
         if (!v || json_array_append_new(a, v))
             goto bail;
-        skip_ws(s);
-        if (s->p == s->end)
+        int end = next_item(s, ']');
+        if (end < 0)
             goto bail;
-        if (*s->p == ']') {
-            s->p++;
+        if (end)
             return a;
-        }
-        if (*s->p != ',')
-            goto bail;
-        s->p++;
-        skip_ws(s);
     }
 bail:
     s->bail = 1;

@@ -7,6 +7,7 @@
  * a string (json_stringn_nocheck, so perhaps not UTF-8: both NULL, or the
  * same text), alone and as an object key. Any difference aborts, after
  * saying what differed. */
+#include "../jtext/jtext_same.h"
 #include "fuzz.h"
 #include "jtext/jtext.h"
 
@@ -20,50 +21,6 @@ static void differ(const char *what, const char *jansson, const char *jtext) {
     fprintf(stderr, "fuzz_jtext: %s differ:\n  jansson: %s\n  jtext:   %s\n",
             what, jansson ? jansson : "(NULL)", jtext ? jtext : "(NULL)");
     abort();
-}
-
-/* The same value to the bit: types, key order, string bytes, reals. */
-static int same(const json_t *a, const json_t *b) {
-    if (json_typeof(a) != json_typeof(b))
-        return 0;
-    switch (json_typeof(a)) {
-    case JSON_OBJECT: {
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        void *ia = json_object_iter((json_t *)a);
-        void *ib = json_object_iter((json_t *)b);
-        while (ia && ib) {
-            size_t la = json_object_iter_key_len(ia);
-            if (la != json_object_iter_key_len(ib) ||
-                memcmp(json_object_iter_key(ia), json_object_iter_key(ib),
-                       la) ||
-                !same(json_object_iter_value(ia), json_object_iter_value(ib)))
-                return 0;
-            ia = json_object_iter_next((json_t *)a, ia);
-            ib = json_object_iter_next((json_t *)b, ib);
-        }
-        return !ia && !ib;
-    }
-    case JSON_ARRAY:
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    case JSON_STRING:
-        return json_string_length(a) == json_string_length(b) &&
-               memcmp(json_string_value(a), json_string_value(b),
-                      json_string_length(a)) == 0;
-    case JSON_INTEGER:
-        return json_integer_value(a) == json_integer_value(b);
-    case JSON_REAL: {
-        double x = json_real_value(a), y = json_real_value(b);
-        return memcmp(&x, &y, sizeof(x)) == 0;
-    }
-    default:
-        return 1;
-    }
 }
 
 /* Dumps v with both: the same text, or both NULL; *len its length. */
