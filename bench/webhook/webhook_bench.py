@@ -9,7 +9,8 @@ load: wrk sends one signed (HMAC-SHA256, header X-Signature, "sha256=" and
   is committed. Requests/s, p50 and p99 of both and their ratio; for ferry
   also the executions created, the CPU the host and its zygote and workers
   used during the run (each accepted webhook is an execution a forked
-  worker runs, on the same cores), and how long the queue took to drain.
+  worker runs, on the same cores), the host's RSS when wrk stopped (with
+  the executions still queued), and how long the queue took to drain.
 sched: --instances instances of a flow scheduled "* * * * *", written
   into the deployments directory before the host starts (--deploy dir,
   the default: the start-up time is reported) or deployed one API call at
@@ -176,6 +177,7 @@ def run_ferry(build, root, args, lua, b, name, conc):
     cpu0 = (cpu_of(h.proc.pid), time.monotonic())
     f = wrk(lua, h.port, args)
     cpu1 = (cpu_of(h.proc.pid), time.monotonic())
+    rss_end = sb.proc_rss_kib(h.proc.pid)
     queued_at_end = db_counts(h.db)
     drain_s, st = wait_drained(h.db, 120)
     h.stop()
@@ -198,7 +200,10 @@ def run_ferry(build, root, args, lua, b, name, conc):
     print("    CPU during the run: host, zygote and workers %.2f s in %.1f s "
           "(%.2f of %d cores; wrk has the rest)"
           % (cpu1[0] - cpu0[0], wall, (cpu1[0] - cpu0[0]) / wall,
-             os.cpu_count()), flush=True)
+             os.cpu_count()))
+    print("    host RSS when wrk stopped: %.1f MB, with %d executions queued"
+          % ((rss_end or 0) / 1024, queued_at_end.get("queued", 0)),
+          flush=True)
 
 
 def iso_s(t):
