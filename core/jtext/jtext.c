@@ -72,29 +72,30 @@ static const unsigned char kind[256] = {
     2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xf0 */
 };
 
-/* The length of the valid UTF-8 sequence at s (first byte of kind 2), or 0:
- * the rules of RFC 3629, which jansson applies (no overlong forms, no
- * surrogates, nothing past U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end) {
+size_t jtext_utf8_len(const unsigned char *s, size_t n) {
     unsigned c = s[0];
-    size_t n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    if ((size_t)(end - s) < n)
+    if (c < 0x80)
+        return 1;
+    if (kind[c] != 2)
+        return 0; /* a continuation byte, an overlong start, past F4 */
+    size_t len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    if (n < len)
         return 0;
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 1; i < len; i++)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
-    if (n == 3) {
+    if (len == 3) {
         if (c == 0xe0 && s[1] < 0xa0)
             return 0; /* overlong */
         if (c == 0xed && s[1] >= 0xa0)
             return 0; /* a surrogate */
-    } else if (n == 4) {
+    } else if (len == 4) {
         if (c == 0xf0 && s[1] < 0x90)
             return 0; /* overlong */
         if (c == 0xf4 && s[1] >= 0x90)
             return 0; /* past U+10FFFF */
     }
-    return n;
+    return len;
 }
 
 static void put_string(out *o, const char *str, size_t n) {
@@ -146,7 +147,7 @@ static void put_string(out *o, const char *str, size_t n) {
             break;
         }
         case 2: {
-            size_t l = utf8_seq(s, end);
+            size_t l = jtext_utf8_len(s, (size_t)(end - s));
             if (!l) {
                 o->fail = 1; /* jansson refuses it: let it say so */
                 return;
@@ -362,7 +363,7 @@ static int get_string(in *s, const char **text, size_t *len) {
             break;
         if (kind[*p] != 2)
             goto bail; /* a control character, or not UTF-8 */
-        size_t l = utf8_seq(p, s->end);
+        size_t l = jtext_utf8_len(p, (size_t)(s->end - p));
         if (!l)
             goto bail;
         p += l;
@@ -444,7 +445,7 @@ static int get_string(in *s, const char **text, size_t *len) {
         }
         if (kind[*p] != 2)
             goto bail;
-        size_t l = utf8_seq(p, s->end);
+        size_t l = jtext_utf8_len(p, (size_t)(s->end - p));
         if (!l)
             goto bail;
         memcpy(d, p, l);

@@ -37,4 +37,9 @@ char *jtext_dump(const json_t *v, size_t *len);
  * in by jansson. flags other than 0 and JSON_DECODE_ANY go to jansson. */
 json_t *jtext_load(const char *buf, size_t n, size_t flags, json_error_t *err);
 
+/* The length (1 to 4) of the well-formed UTF-8 sequence at s, of the n
+ * bytes there, or 0: RFC 3629's rules, which jansson applies (no overlong
+ * forms, no surrogates, nothing past U+10FFFF). */
+size_t jtext_utf8_len(const unsigned char *s, size_t n);
+
 #endif

@@ -635,34 +635,6 @@ static json_t *col_time(sqlite3_stmt *st, int i) {
     return store_time_json(sqlite3_column_int64(st, i));
 }
 
-/* Byte length of the longest valid UTF-8 sequence at p (1-4), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    if (p[0] < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if ((p[0] & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, cp = p[0] & 0x1f;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, cp = p[0] & 0x0f;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* A JSON string of text that may have been cut inside a UTF-8 sequence:
  * anything that is not valid UTF-8 becomes U+FFFD. */
 static json_t *string_lossy(const char *text, size_t n) {
@@ -675,7 +647,7 @@ static json_t *string_lossy(const char *text, size_t n) {
     const unsigned char *p = (const unsigned char *)text;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq(p + i, n - i);
+        size_t len = jtext_utf8_len(p + i, n - i);
         if (len && p[i] != 0) {
             memcpy(buf + o, p + i, len);
             o += len;

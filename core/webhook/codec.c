@@ -1,4 +1,5 @@
 /* Hex, base64, percent-encoding and UTF-8 checks for the webhook area. */
+#include "jtext/jtext.h"
 #include "webhook.h"
 #include "webhook_internal.h"
 
@@ -163,40 +164,9 @@ int webhook_query_get(const char *query, const char *name, char **out,
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t len) {
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f; /* past U+10FFFF */
-    } else
-        return 0;
-    if (len < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 int webhook_utf8_valid(const unsigned char *s, size_t len) {
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(s + i, len - i);
+        size_t n = jtext_utf8_len(s + i, len - i);
         if (!n)
             return 0;
         i += n;
@@ -216,7 +186,7 @@ json_t *webhook_json_text(const char *s, size_t len) {
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(u + i, len - i);
+        size_t n = jtext_utf8_len(u + i, len - i);
         if (n) {
             memcpy(fixed + o, s + i, n);
             o += n;
