@@ -32,16 +32,18 @@ static int send_msg(store *s, json_t *msg) {
     } else if (!ss->secrets.n) {
         rc = frame_send(ss->sock, msg, -1);
     } else {
-        char *text = jtext_dump(msg, NULL);
+        size_t n = 0;
+        char *text = jtext_dump(msg, &n);
         int oom = 0;
         char *clean = text ? secret_redact(&ss->secrets, text, &oom) : NULL;
         if (!text || oom) {
             rc = FERRY_ENOMEM; /* nothing is sent rather than a secret */
         } else if (!clean) {
-            rc = frame_send_text(ss->sock, text, strlen(text), -1);
+            rc = frame_send_text(ss->sock, text, n, -1);
         } else {
-            json_t *check = jtext_load(clean, strlen(clean), 0, NULL);
-            rc = check ? frame_send_text(ss->sock, clean, strlen(clean), -1)
+            size_t cn = strlen(clean);
+            json_t *check = jtext_load(clean, cn, 0, NULL);
+            rc = check ? frame_send_text(ss->sock, clean, cn, -1)
                        : FERRY_EINTERNAL;
             json_decref(check);
         }
