@@ -25,6 +25,10 @@ void host_metrics_declare(metrics *m) {
                     sizeof(step_buckets) / sizeof(step_buckets[0]));
     metrics_declare(m, "ferry_queue_depth", "gauge",
                     "Executions queued and not yet running.", NULL, 0);
+    metrics_declare(m, "ferry_queue_spilled", "gauge",
+                    "Queued executions waiting in the store's spill list "
+                    "(past limits.queue_in_memory).",
+                    NULL, 0);
     metrics_declare(m, "ferry_workers_running", "gauge",
                     "Worker processes running an execution.", NULL, 0);
     metrics_declare(m, "ferry_worker_crashes_total", "counter",
@@ -282,7 +286,9 @@ typedef struct read_job {
     json_t *out;
     int rc;
     char err[512];
-    int cancel; /* DELETE: what to answer for an execution not active */
+    int cancel;  /* DELETE: what to answer for an execution not active */
+    int spilled; /* DELETE: it was taken off the store's spill list */
+    host *h;
 } read_job;
 
 static void read_job_free(read_job *j) {
@@ -342,18 +348,30 @@ static void read_done(void *arg, int commit_rc) {
 
 /* Cancelling an execution that is not active here: one waiting for a
  * retry ends "cancelled" (the retry timer then finds it no longer
- * waiting); another is unknown (404) or already ended (409). */
+ * waiting), and so does a queued one waiting in the store's spill list
+ * (taken off it in the same transaction); another is unknown (404) or
+ * already ended (409). */
 static void cancel_run(store *st, void *arg) {
     read_job *j = arg;
     get_run(st, arg);
     const char *status = json_string_value(json_object_get(j->out, "status"));
-    if (j->rc || !status || strcmp(status, "waiting"))
+    if (j->rc || !status)
         return;
+    if (!strcmp(status, "queued")) {
+        /* Not listed: the host took it up since (cancel_done). */
+        if (!st->vt->spill_remove ||
+            st->vt->spill_remove(st, j->id, &j->spilled) || !j->spilled)
+            return;
+    } else if (strcmp(status, "waiting")) {
+        return;
+    }
     store_exec_end e = {.id = j->id,
                         .status = "cancelled",
                         .ended_us = store_now_us(),
                         .error_code = FERRY_ECANCELLED,
-                        .error_message = "cancelled while waiting for a retry"};
+                        .error_message =
+                            j->spilled ? "cancelled before it started"
+                                       : "cancelled while waiting for a retry"};
     j->rc = st->vt->exec_end(st, &e);
     if (j->rc)
         snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
@@ -363,6 +381,18 @@ static void cancel_run(store *st, void *arg) {
 
 static void cancel_done(void *arg, int commit_rc) {
     read_job *j = arg;
+    if (j->spilled && !j->rc && !commit_rc)
+        host_spill_cancelled(j->h);
+    const char *status = json_string_value(json_object_get(j->out, "status"));
+    if (j->cancel != 2 && !j->rc && status && !strcmp(status, "queued") &&
+        host_cancel(j->h, j->id) == 0) {
+        /* Taken up from the spill list between the two looks. */
+        http_respond_json(
+            j->r, 202,
+            json_pack("{s:s, s:s}", "id", j->id, "status", "cancelling"));
+        read_job_free(j);
+        return;
+    }
     if (j->cancel == 2 && !j->rc && !commit_rc) {
         http_respond_json(
             j->r, 200,
@@ -443,6 +473,7 @@ static void h_execution_cancel(void *ud, http_req *r) {
     if (!j)
         return;
     j->cancel = 1;
+    j->h = h;
     storeq_push(h->q, cancel_run, cancel_done, j);
 }
 

@@ -205,18 +205,19 @@ static int add_token(host_config *c, const char *tok) {
 }
 
 static int load_limits(loader *l, const json_t *lim) {
-    static const char *const keys[] = {"concurrency", "timeout",      "cpu",
-                                       "memory",      "max_recorded", "output",
-                                       NULL};
+    static const char *const keys[] = {
+        "concurrency", "timeout",         "cpu", "memory", "max_recorded",
+        "output",      "queue_in_memory", NULL};
     host_config *c = l->c;
     uint64_t v;
     int given;
     if (!json_is_object(lim))
         return fail(l, "limits",
                     "expected an object with concurrency, timeout, cpu, "
-                    "memory, output, max_recorded");
+                    "memory, output, max_recorded, queue_in_memory");
     if (check_keys(l, lim, "limits", keys,
-                   "concurrency, timeout, cpu, memory, output, max_recorded"))
+                   "concurrency, timeout, cpu, memory, output, max_recorded, "
+                   "queue_in_memory"))
         return -1;
     const json_t *n = json_object_get(lim, "concurrency");
     if (n) {
@@ -225,6 +226,14 @@ static int load_limits(loader *l, const json_t *lim) {
             return fail(l, "limits.concurrency",
                         "expected a whole number from 1 to 100000");
         c->max_concurrency = (int)json_integer_value(n);
+    }
+    n = json_object_get(lim, "queue_in_memory");
+    if (n) {
+        if (!json_is_integer(n) || json_integer_value(n) < 2 ||
+            json_integer_value(n) > 10000000)
+            return fail(l, "limits.queue_in_memory",
+                        "expected a whole number from 2 to 10000000");
+        c->queue_in_memory = (size_t)json_integer_value(n);
     }
     if (get_duration(l, lim, "timeout", "limits.timeout", &v, &given))
         return -1;
@@ -439,6 +448,7 @@ static int set_defaults(host_config *c) {
     memset(c, 0, sizeof(*c));
     c->port = 8080;
     c->max_concurrency = 16;
+    c->queue_in_memory = 10000;
     c->timeout_ms = 15 * 60 * 1000;
     c->max_recorded = 65536;
     c->max_output = 64ull * 1024 * 1024;

@@ -27,6 +27,8 @@ typedef struct host_config {
     char **api_tokens;
     size_t ntokens;
     int max_concurrency;        /* workers at once, all flows */
+    size_t queue_in_memory;     /* queued runs held in memory; past it,
+                                   they wait in the store only */
     uint64_t timeout_ms;        /* default wall-clock deadline per run */
     uint64_t cpu_seconds;       /* default CPU limit per run, 0 none */
     uint64_t memory_bytes;      /* default memory limit per run, 0 none */

@@ -109,6 +109,14 @@ struct host {
     /* executions */
     run *qhead, *qtail;
     size_t nqueued;
+    /* The queue past limits.queue_in_memory: runs whose rows wait in the
+     * store's spill list (store.h, spill_add) to be taken up, oldest
+     * first, as the queue drains. While any wait there, or are on their
+     * way (spilling), host_enqueue sends new runs there too, so that none
+     * overtakes an older one. mem_pending: host_enqueue jobs on their way
+     * to the in-memory queue. */
+    size_t nspilled, spilling, mem_pending;
+    int refilling;
     run **active; /* spawning or running */
     size_t nactive, capactive;
     /* lifecycle */
@@ -151,6 +159,9 @@ void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
 /* Asks an execution to stop. Returns 0 if it was queued or running here,
  * FERRY_ENOTFOUND if it is not active. */
 int host_cancel(host *h, const char *id);
+/* A queued execution was taken off the store's spill list and cancelled
+ * there (api.c). */
+void host_spill_cancelled(host *h);
 /* Finds an active or queued execution. */
 run *host_find_run(host *h, const char *id);
 /* For callers that write the execution row themselves (scheduler.c):

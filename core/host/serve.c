@@ -1011,6 +1011,15 @@ static int may_start(host *h, const run *r) {
     return running == 0;
 }
 
+/* Queued runs: in memory and waiting in the store's spill list. */
+static void queue_metrics(host *h) {
+    metrics_set(h->m, "ferry_queue_depth", (double)(h->nqueued + h->nspilled),
+                NULL);
+    metrics_set(h->m, "ferry_queue_spilled", (double)h->nspilled, NULL);
+}
+
+static void maybe_refill(host *h);
+
 void dispatch(host *h) {
     run *prev = NULL, *r = h->qhead;
     while (!h->stopping && h->zcur && h->zcur->ready && r &&
@@ -1048,7 +1057,8 @@ void dispatch(host *h) {
         metrics_add(h->m, "ferry_executions_started_total", 1, NULL);
         r = next;
     }
-    metrics_set(h->m, "ferry_queue_depth", (double)h->nqueued, NULL);
+    maybe_refill(h);
+    queue_metrics(h);
     metrics_set(h->m, "ferry_workers_running", (double)h->nactive, NULL);
 }
 
@@ -1102,6 +1112,114 @@ run *run_new(host *h, const char *id, deployment *dep, const char *flow,
     return r;
 }
 
+/* ---- the queue past limits.queue_in_memory ---- */
+
+typedef struct refill_job {
+    host *h;
+    int limit;
+    json_t *rows; /* spill_take's */
+    int taken;
+    int rc;
+    char err[512];
+} refill_job;
+
+static void refill_run(store *st, void *arg) {
+    refill_job *j = arg;
+    j->rc = st->vt->spill_take
+                ? st->vt->spill_take(st, j->limit, &j->rows, &j->taken)
+                : FERRY_EUNSUPPORTED;
+    if (j->rc)
+        snprintf(j->err, sizeof(j->err), "%s",
+                 st->vt->spill_take ? st->errmsg
+                                    : "the store keeps no spill list");
+}
+
+static void refill_done(void *arg, int commit_rc) {
+    refill_job *j = arg;
+    host *h = j->h;
+    h->refilling = 0;
+    if (j->rc || commit_rc) {
+        /* Nothing was taken: the next dispatch asks again. */
+        host_log(h, "error", NULL,
+                 "cannot take up queued executions from the store: %s",
+                 j->rc ? j->err : ferry_strerror(commit_rc));
+        json_decref(j->rows);
+        free(j);
+        return;
+    }
+    /* Fewer than asked: the list is empty (every entry written before this
+     * job was counted before its done ran). */
+    h->nspilled =
+        j->taken < j->limit && h->nspilled >= (size_t)j->taken
+            ? 0
+            : h->nspilled - ((size_t)j->taken < h->nspilled ? (size_t)j->taken
+                                                            : h->nspilled);
+    size_t i;
+    json_t *e;
+    json_array_foreach(j->rows, i, e) {
+        const char *id = jstr(e, "id");
+        deployment *dep = deploy_table_get(h->deps, jstr(e, "instance"));
+        int poll;
+        if (!dep || !flow_of(dep, jstr(e, "flow"), &poll)) {
+            push_end(h, id, "failed", store_now_us(), NULL, 0, FERRY_ECONFIG,
+                     dep ? "the flow is no longer deployed"
+                         : "the instance is no longer deployed",
+                     NULL);
+            continue;
+        }
+        const char *text = jstr(e, "trigger_text");
+        run *r = run_new(h, id, dep, jstr(e, "flow"), NULL);
+        if (r && text && !(r->trigger_text = strdup(text))) {
+            run_free(r);
+            r = NULL;
+        }
+        if (!r) {
+            host_log(h, "error", json_pack("{s:s}", "execution", id),
+                     "out of memory; the execution stays queued until the "
+                     "next start");
+            continue;
+        }
+        /* The tree too for what reads it later: a schedule's "scheduled"
+         * (alerts.c), a file poll's "dispose" (poller.c). Webhook and
+         * manual runs, the ones that come in floods, keep the text only. */
+        const char *type = jstr(r->fdef ? r->fdef->trigger : NULL, "type");
+        if (!text)
+            r->trigger = json_null();
+        else if (r->poll || !type ||
+                 (strcmp(type, "webhook") && strcmp(type, "manual")))
+            r->trigger = jtext_load(text, strlen(text), JSON_DECODE_ANY, NULL);
+        r->queued_us = jint(e, "created_us");
+        queue_push(h, r);
+    }
+    json_decref(j->rows);
+    free(j);
+    queue_metrics(h);
+    dispatch(h);
+}
+
+void host_spill_cancelled(host *h) {
+    if (h->nspilled)
+        h->nspilled--;
+    queue_metrics(h);
+    metrics_add(h->m, "ferry_executions_finished_total", 1, "status",
+                "cancelled", NULL);
+}
+
+/* Takes runs from the spill list once the in-memory queue is half empty. */
+static void maybe_refill(host *h) {
+    size_t cap = h->cfg->queue_in_memory;
+    size_t held = h->nqueued + h->mem_pending;
+    if (!h->nspilled || h->refilling || h->stopping || held > cap / 2)
+        return;
+    refill_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->h = h;
+    j->limit = (int)(cap - held < 100000 ? cap - held : 100000);
+    h->refilling = 1;
+    storeq_push(h->q, refill_run, refill_done, j);
+}
+
 typedef struct enqueue_job {
     host *h;
     run *r;
@@ -1114,6 +1232,7 @@ typedef struct enqueue_job {
     char *dedupe_key; /* NULL: none */
     int64_t dedupe_window_start_us;
     char first_id[40]; /* the execution that claimed the key first */
+    int spill;         /* to the store's spill list, not the memory queue */
 } enqueue_job;
 
 static void enqueue_run(store *st, void *arg) {
@@ -1136,13 +1255,22 @@ static void enqueue_run(store *st, void *arg) {
         }
     }
     j->rc = st->vt->exec_begin(st, &j->e);
+    if (!j->rc && j->spill)
+        j->rc = st->vt->spill_add ? st->vt->spill_add(st, j->e.id)
+                                  : FERRY_EUNSUPPORTED;
     if (j->rc)
-        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+        snprintf(j->err, sizeof(j->err), "%s",
+                 st->vt->spill_add ? st->errmsg
+                                   : "the store keeps no spill list");
 }
 
 static void enqueue_done(void *arg, int commit_rc) {
     enqueue_job *j = arg;
     host *h = j->h;
+    if (j->spill)
+        h->spilling--;
+    else
+        h->mem_pending--;
     if (!j->rc && commit_rc) {
         j->rc = commit_rc;
         snprintf(j->err, sizeof(j->err), "the store did not commit: %s",
@@ -1162,6 +1290,16 @@ static void enqueue_done(void *arg, int commit_rc) {
         if (j->done)
             j->done(j->ud, NULL, 503, j->err);
         run_free(j->r);
+    } else if (j->spill) {
+        /* Durable, and listed to be taken up in its turn: nothing of it is
+         * held here meanwhile. A sync webhook finds no run to wait for and
+         * is answered 202 at once: it would wait behind a full queue. */
+        h->nspilled++;
+        if (j->done)
+            j->done(j->ud, j->r->id, 202, NULL);
+        run_free(j->r);
+        queue_metrics(h);
+        maybe_refill(h);
     } else {
         /* Queued first, so that the callback finds it (host_find_run). */
         j->r->trigger_text = j->trigger_text; /* for the spawn request */
@@ -1229,6 +1367,9 @@ void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
     j->r = r;
     j->done = done;
     j->ud = ud;
+    /* Past the in-memory bound, or behind runs that are: the store only. */
+    j->spill = h->nspilled || h->spilling ||
+               h->nqueued + h->mem_pending >= h->cfg->queue_in_memory;
     j->trigger_text = jtext_dump(trigger, NULL);
     j->e = (store_exec){.id = r->id,
                         .integration = dep->integration,
@@ -1248,6 +1389,10 @@ void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
             return;
         }
     }
+    if (j->spill)
+        h->spilling++;
+    else
+        h->mem_pending++;
     storeq_push(h->q, enqueue_run, enqueue_done, j);
 }
 
@@ -1268,7 +1413,7 @@ int host_cancel(host *h, const char *id) {
         metrics_add(h->m, "ferry_executions_finished_total", 1, "status",
                     "cancelled", NULL);
         run_free(r);
-        metrics_set(h->m, "ferry_queue_depth", (double)h->nqueued, NULL);
+        queue_metrics(h);
         return 0;
     }
     for (size_t i = 0; i < h->nactive; i++) {
@@ -1298,7 +1443,7 @@ typedef struct recover_job {
     json_t *running; /* executions left running, with their steps */
     json_t *ops;     /* what to do with each: [{id, op, resume?, ...}] */
     int resumed;
-    json_t *queued;
+    int64_t queued;
     json_t *waiting; /* [{id, instance, flow, due_us}] */
     int interrupted;
     char err[512];
@@ -1336,50 +1481,13 @@ static void recover_run(store *st, void *arg) {
         }
     }
     json_decref(waiting);
-    store_filter q = {.status = "queued", .limit = 1000000, .oldest_first = 1};
+    /* Queued executions are taken up from the spill list, oldest first,
+     * as many at a time as the in-memory queue holds. */
     if (!j->rc)
-        j->rc = st->vt->exec_list(st, &q, &j->queued);
+        j->rc = st->vt->spill_all ? st->vt->spill_all(st, &j->queued)
+                                  : FERRY_EUNSUPPORTED;
     if (j->rc)
         snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
-}
-
-typedef struct trigger_job {
-    host *h;
-    char id[40];
-    char *instance, *flow;
-    json_t *trigger;
-} trigger_job;
-
-static void trigger_run(store *st, void *arg) {
-    trigger_job *j = arg;
-    json_t *x = NULL;
-    if (st->vt->exec_get(st, j->id, &x) == 0)
-        j->trigger = json_incref(json_object_get(x, "trigger"));
-    json_decref(x);
-}
-
-static void trigger_done(void *arg, int commit_rc) {
-    trigger_job *j = arg;
-    host *h = j->h;
-    (void)commit_rc;
-    deployment *dep = deploy_table_get(h->deps, j->instance);
-    int poll;
-    if (!dep || !flow_of(dep, j->flow, &poll)) {
-        push_end(h, j->id, "failed", store_now_us(), NULL, 0, FERRY_ECONFIG,
-                 dep ? "the flow is no longer deployed"
-                     : "the instance is no longer deployed",
-                 NULL);
-    } else {
-        run *r = run_new(h, j->id, dep, j->flow,
-                         j->trigger ? j->trigger : json_null());
-        if (r)
-            queue_push(h, r);
-        dispatch(h);
-    }
-    json_decref(j->trigger);
-    free(j->instance);
-    free(j->flow);
-    free(j);
 }
 
 /* An execution the last host left running: resumed from the step that
@@ -1513,21 +1621,13 @@ static void recover_finish(void *arg, int commit_rc) {
                  "failed (interrupted)");
     size_t i;
     json_t *e;
-    json_array_foreach(j->queued, i, e) {
-        trigger_job *t = calloc(1, sizeof(*t));
-        if (!t)
-            break;
-        t->h = h;
-        snprintf(t->id, sizeof(t->id), "%s", jstr(e, "id"));
-        t->instance = strdup(jstr(e, "instance"));
-        t->flow = strdup(jstr(e, "flow"));
-        storeq_push(h->q, trigger_run, trigger_done, t);
-    }
-    if (json_array_size(j->queued))
-        host_log(h, "info",
-                 json_pack("{s:i}", "count", (int)json_array_size(j->queued)),
+    if (j->queued > 0) {
+        h->nspilled += (size_t)j->queued;
+        host_log(h, "info", json_pack("{s:I}", "count", (json_int_t)j->queued),
                  "queued executions taken up again");
-    json_decref(j->queued);
+        queue_metrics(h);
+        maybe_refill(h);
+    }
     json_array_foreach(j->waiting, i, e) {
         host_retry_schedule(h, jstr(e, "id"), jstr(e, "instance"),
                             jstr(e, "flow"), jint(e, "due_us"));
@@ -1788,7 +1888,7 @@ static void begin_shutdown(host *h, const char *why) {
     h->stopping = 1;
     host_log(h, "info",
              json_pack("{s:i, s:i}", "running", (int)h->nactive, "queued",
-                       (int)h->nqueued),
+                       (int)(h->nqueued + h->nspilled)),
              "%s: stopping (queued executions stay queued)", why);
     uv_close((uv_handle_t *)&h->sig_term, NULL);
     uv_close((uv_handle_t *)&h->sig_int, NULL);

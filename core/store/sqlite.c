@@ -201,6 +201,13 @@ static const char *const migrations[] = {
     " last_error TEXT,"
     " created_us INTEGER NOT NULL"
     ");",
+    /* 9: queued executions past what the host holds in memory, in the
+     * order they are to run (spill_add, spill_take). */
+    "CREATE TABLE queue_spill ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL"
+    ");"
+    "CREATE INDEX queue_spill_id ON queue_spill(id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -248,6 +255,7 @@ enum {
     ST_DL_PUT,
     ST_DL_GET,
     ST_DL_MARK,
+    ST_SPILL_ADD,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -326,6 +334,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_POLL_DISPOSED] = "UPDATE poll_items SET disposed_us = ?4,"
                          " disposition = ?5"
                          " WHERE instance = ?1 AND flow = ?2 AND key = ?3",
+    [ST_SPILL_ADD] = "INSERT INTO queue_spill (id) VALUES (?1)",
     [ST_CURSOR_GET] = "SELECT cursor_json FROM poll_cursors"
                       " WHERE instance = ?1 AND flow = ?2",
     [ST_CURSOR_SET] =
@@ -1540,6 +1549,103 @@ static int sq_outbox_update(store *base, const char *id, int done, int attempts,
     return rc;
 }
 
+/* ---- the queue past the host's memory ---- */
+
+static int sq_spill_add(store *base, const char *id) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = s->st[ST_SPILL_ADD];
+    bind_text(st, 1, id);
+    return run(s, st, "spill_add", id);
+}
+
+static int sq_spill_take(store *base, int limit, json_t **out, int *taken) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *out = NULL;
+    *taken = 0;
+    if (limit <= 0)
+        return set_err(s, FERRY_EINVAL, "spill_take: limit must be positive");
+    int rc = one_shot(s, "spill_take",
+                      "SELECT q.seq, q.id, e.instance, e.flow, e.trigger_json,"
+                      " e.status = 'queued', e.created_us FROM queue_spill q"
+                      " LEFT JOIN executions e ON e.id = q.id"
+                      " ORDER BY q.seq LIMIT ?1",
+                      &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, limit);
+    json_t *a = json_array();
+    sqlite3_int64 last = 0;
+    int n = 0;
+    while (a && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        n++;
+        if (sqlite3_column_int(st, 5) != 1)
+            continue; /* cancelled meanwhile, or gone */
+        if (json_array_append_new(
+                a, json_pack("{s:o, s:o, s:o, s:o, s:I}", "id", col_str(st, 1),
+                             "instance", col_str(st, 2), "flow", col_str(st, 3),
+                             "trigger_text", col_str(st, 4), "created_us",
+                             (json_int_t)sqlite3_column_int64(st, 6))))
+            rc = SQLITE_NOMEM;
+    }
+    int ret = a && rc == SQLITE_DONE ? 0 : db_err(s, "spill_take", NULL);
+    sqlite3_finalize(st);
+    if (!ret && n) {
+        ret = one_shot(s, "spill_take",
+                       "DELETE FROM queue_spill WHERE seq <= ?1", &st);
+        if (!ret) {
+            sqlite3_bind_int64(st, 1, last);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                ret = db_err(s, "spill_take", NULL);
+            sqlite3_finalize(st);
+        }
+    }
+    if (ret) {
+        json_decref(a);
+        return ret;
+    }
+    *out = a;
+    *taken = n;
+    return 0;
+}
+
+static int sq_spill_all(store *base, int64_t *count) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *count = 0;
+    if (sqlite3_exec(s->db, "DELETE FROM queue_spill", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        return db_err(s, "spill_all", NULL);
+    int rc = one_shot(s, "spill_all",
+                      "INSERT INTO queue_spill (id) SELECT id FROM executions"
+                      " WHERE status = 'queued' ORDER BY created_us, id",
+                      &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "spill_all", NULL);
+    sqlite3_finalize(st);
+    if (!rc)
+        *count = sqlite3_changes64(s->db);
+    return rc;
+}
+
+static int sq_spill_remove(store *base, const char *id, int *removed) {
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *removed = 0;
+    int rc = one_shot(s, "spill_remove",
+                      "DELETE FROM queue_spill WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "spill_remove", id);
+    sqlite3_finalize(st);
+    if (!rc)
+        *removed = sqlite3_changes(s->db) > 0;
+    return rc;
+}
+
 /* ---- retention ---- */
 
 static int sq_prune(store *base, int64_t before_us, int64_t keep_count,
@@ -1694,6 +1800,10 @@ static const store_vtable sqlite_vtable = {
     .outbox_list = sq_outbox_list,
     .outbox_update = sq_outbox_update,
     .prune = sq_prune,
+    .spill_add = sq_spill_add,
+    .spill_take = sq_spill_take,
+    .spill_all = sq_spill_all,
+    .spill_remove = sq_spill_remove,
 };
 
 void store_sqlite_set_filter(store *base, store_text_filter f, void *ud) {

@@ -258,6 +258,20 @@ typedef struct store_vtable {
      * before dl_before_us (0: none). *deleted: rows deleted. */
     int (*prune)(store *s, int64_t before_us, int64_t keep_count,
                  int64_t dl_before_us, int limit, int *deleted);
+
+    /* The queue past what the host holds in memory: ids of queued
+     * executions, oldest first, to be taken up as the queue drains.
+     * spill_add: appends id (in the transaction that writes its row).
+     * spill_take: removes the oldest limit entries; *out: a new array of
+     * those still queued, as {"id", "instance", "flow", "trigger_text",
+     * "created_us"} (trigger_text: the trigger's JSON, or null), in order;
+     * *taken: entries removed, queued or not. spill_all: replaces the list with
+     * every queued execution, oldest first (at start-up); *count: how many.
+     * spill_remove: removes id; *removed: 1 if it was listed. */
+    int (*spill_add)(store *s, const char *id);
+    int (*spill_take)(store *s, int limit, json_t **out, int *taken);
+    int (*spill_all)(store *s, int64_t *count);
+    int (*spill_remove)(store *s, const char *id, int *removed);
 } store_vtable;
 
 /* Every backend's handle starts with this. */

@@ -69,6 +69,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c.cpu_seconds, 0);
     assert_int_equal(c.memory_bytes, 0);
     assert_int_equal(c.max_recorded, 65536);
+    assert_int_equal(c.queue_in_memory, 10000);
     assert_int_equal(c.shutdown_grace_ms, 30000);
     assert_int_equal(c.log_json, 0);
     assert_null(c.port_file);
@@ -79,16 +80,17 @@ static void test_defaults(void **state) {
 static void test_full_file(void **state) {
     (void)state;
     cfg_file f = {0};
-    load_text(&f, "{'listen': '[::1]:9443',"
-                  " 'tls': {'cert': 'tls/cert.pem', 'key': '/etc/key.pem'},"
-                  " 'components_dir': 'components',"
-                  " 'database': 'data/ferry.db',"
-                  " 'deployments': '/srv/deployments',"
-                  " 'api_tokens': ['one', 'two', 'one'],"
-                  " 'limits': {'concurrency': 4, 'timeout': '2h',"
-                  "            'cpu': '60s', 'memory': '512MiB',"
-                  "            'max_recorded': '64KiB'},"
-                  " 'shutdown_grace': 1500, 'log_format': 'json'}");
+    load_text(&f,
+              "{'listen': '[::1]:9443',"
+              " 'tls': {'cert': 'tls/cert.pem', 'key': '/etc/key.pem'},"
+              " 'components_dir': 'components',"
+              " 'database': 'data/ferry.db',"
+              " 'deployments': '/srv/deployments',"
+              " 'api_tokens': ['one', 'two', 'one'],"
+              " 'limits': {'concurrency': 4, 'timeout': '2h',"
+              "            'cpu': '60s', 'memory': '512MiB',"
+              "            'max_recorded': '64KiB', 'queue_in_memory': 500},"
+              " 'shutdown_grace': 1500, 'log_format': 'json'}");
     if (f.rc)
         fail_msg("%s", f.err);
     host_config *c = &f.c;
@@ -114,6 +116,7 @@ static void test_full_file(void **state) {
     assert_int_equal(c->cpu_seconds, 60);
     assert_int_equal(c->memory_bytes, 512u * 1024 * 1024);
     assert_int_equal(c->max_recorded, 65536);
+    assert_int_equal(c->queue_in_memory, 500);
     assert_int_equal(c->shutdown_grace_ms, 1500);
     assert_int_equal(c->log_json, 1);
     cfg_done(&f);
@@ -303,13 +306,17 @@ static const err_case error_cases[] = {
     /* limits */
     {"{'limits': 4}",
      "limits: expected an object with concurrency, timeout, "
-     "cpu, memory, output, max_recorded",
+     "cpu, memory, output, max_recorded, queue_in_memory",
      0},
     {"{'limits': {'workers': 4}}",
      "limits.workers: unknown field (known: "
      "concurrency, timeout, cpu, memory, "
-     "output, max_recorded)",
+     "output, max_recorded, queue_in_memory)",
      0},
+    {"{'limits': {'queue_in_memory': 1}}",
+     "limits.queue_in_memory: expected a whole number from 2 to 10000000", 0},
+    {"{'limits': {'queue_in_memory': '500'}}",
+     "limits.queue_in_memory: expected a whole number from 2 to 10000000", 0},
     {"{'limits': {'concurrency': 0}}",
      "limits.concurrency: expected a whole "
      "number from 1 to 100000",

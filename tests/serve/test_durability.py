@@ -19,7 +19,8 @@ A request that got no answer (in flight at the kill) may have run or not,
 but at most once; one never sent must not have run.
 
 Uses the Host helper of test_serve.py and its environment (FERRY_BIN,
-FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS). Definitions:
+FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS); FERRY_QUEUE_IN_MEMORY sets the
+host's limits.queue_in_memory (run so by test_durability_spill). Definitions:
 durability.integration.json and durability.instance.json.
 
 Prints "ok - NAME" or "not ok - NAME: why" per case, then "N passed, M
@@ -52,6 +53,9 @@ PATH = "/webhooks/%s/%s" % (INSTANCE, FLOW)
 TOTAL = 2000      # requests in the burst
 KILL_AFTER = 700  # answered requests before the SIGKILL
 THREADS = 8       # senders, each on one keep-alive connection
+# FERRY_QUEUE_IN_MEMORY: the host's limits.queue_in_memory (default: the
+# host's own), so that the burst also goes through the spill list.
+QUEUE_IN_MEMORY = int(os.environ.get("FERRY_QUEUE_IN_MEMORY", "0"))
 
 
 def signed(n):
@@ -127,7 +131,14 @@ def list_executions(h):
 
 
 def cases(root):
-    h = ts.Host(root, "dur", limits={"timeout": "30s"})
+    limits = {"timeout": "30s"}
+    if QUEUE_IN_MEMORY:
+        # One worker: the queue grows past the limit during the burst.
+        limits["queue_in_memory"] = QUEUE_IN_MEMORY
+        limits["concurrency"] = 1
+        print("# limits.queue_in_memory %d, concurrency 1: most of the burst "
+              "waits in the store's spill list" % QUEUE_IN_MEMORY, flush=True)
+    h = ts.Host(root, "dur", limits=limits)
     h.start()
     ts.current["host"] = h
     state = {}
@@ -154,6 +165,12 @@ def cases(root):
                   % answered)
             check(h.alive(), "the host died: %s" % h.log_tail())
             time.sleep(0.001)
+        spilled = None
+        if QUEUE_IN_MEMORY:
+            r = h.get("/metrics")
+            for line in r.text.splitlines() if r.status == 200 else ():
+                if line.startswith("ferry_queue_spilled "):
+                    spilled = float(line.split()[1])
         ts.current["host"] = None
         os.kill(h.proc.pid, signal.SIGKILL)
         b.stop.set()
@@ -171,6 +188,11 @@ def cases(root):
               "otherwise, %d unanswered, %d never sent"
               % (took, sent, len(b.acked), len(b.other), len(b.unanswered),
                  TOTAL - sent), flush=True)
+        if QUEUE_IN_MEMORY:
+            print("# ferry_queue_spilled just before the kill: %s" % spilled,
+                  flush=True)
+            check(spilled is not None and spilled > 0,
+                  "nothing in the spill list before the kill (%s)" % spilled)
         check(not b.other, "%d non-202 answers, first: %r"
               % (len(b.other), sorted(b.other.items())[:1]))
         check(len(b.acked) >= KILL_AFTER, "%d acknowledged" % len(b.acked))

@@ -953,6 +953,88 @@ static void test_second_handle_reads(void **state) {
     store_close(r);
 }
 
+/* ---- the spill list (the queue past the host's memory) ---- */
+
+static void queue_exec(store *s, const char *id, int64_t created_us,
+                       const char *trigger) {
+    store_exec e = {.id = id,
+                    .integration = "hooks",
+                    .instance = "acme",
+                    .flow = "hook",
+                    .trigger_json = trigger,
+                    .status = "queued",
+                    .created_us = created_us};
+    assert_int_equal(s->vt->exec_begin(s, &e), 0);
+}
+
+static void test_spill_list(void **state) {
+    fixture *f = *state;
+    store *s = f->s;
+    /* Listed in the order added, which is not the ids' order. */
+    queue_exec(s, "ex_c", T0 + 3, "{\"n\":3}");
+    queue_exec(s, "ex_a", T0 + 1, "{\"n\":1}");
+    queue_exec(s, "ex_b", T0 + 2, NULL);
+    queue_exec(s, "ex_d", T0 + 4, "{\"n\":4}");
+    assert_int_equal(s->vt->spill_add(s, "ex_c"), 0);
+    assert_int_equal(s->vt->spill_add(s, "ex_a"), 0);
+    assert_int_equal(s->vt->spill_add(s, "ex_b"), 0);
+    assert_int_equal(s->vt->spill_add(s, "ex_d"), 0);
+
+    /* Cancelled while listed: taken off the list, not returned. */
+    int removed = -1;
+    assert_int_equal(s->vt->spill_remove(s, "ex_b", &removed), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(s->vt->spill_remove(s, "ex_b", &removed), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(s->vt->spill_add(s, "ex_b"), 0); /* listed again... */
+    store_exec_end end = {.id = "ex_b",
+                          .status = "cancelled",
+                          .ended_us = T0 + 10,
+                          .error_code = FERRY_ECANCELLED,
+                          .error_message = "cancelled before it started"};
+    assert_int_equal(s->vt->exec_end(s, &end), 0); /* ...but not queued */
+
+    json_t *out = NULL;
+    int taken = -1;
+    assert_int_equal(s->vt->spill_take(s, 1, &out, &taken), 0);
+    assert_int_equal(taken, 1);
+    assert_json_eq(out, "[{\"id\":\"ex_c\",\"instance\":\"acme\","
+                        "\"flow\":\"hook\",\"trigger_text\":\"{\\\"n\\\":3}\","
+                        "\"created_us\":"
+                        "1795849200000003}]");
+    json_decref(out);
+    /* ex_a, ex_d, then ex_b (not queued: counted, not returned). */
+    assert_int_equal(s->vt->spill_take(s, 10, &out, &taken), 0);
+    assert_int_equal(taken, 3);
+    assert_int_equal(json_array_size(out), 2);
+    assert_string_equal(str(json_array_get(out, 0), "id"), "ex_a");
+    assert_string_equal(str(json_array_get(out, 1), "id"), "ex_d");
+    json_decref(out);
+    /* Empty now. */
+    assert_int_equal(s->vt->spill_take(s, 10, &out, &taken), 0);
+    assert_int_equal(taken, 0);
+    assert_int_equal(json_array_size(out), 0);
+    json_decref(out);
+    assert_int_equal(s->vt->spill_take(s, 0, &out, &taken), FERRY_EINVAL);
+    assert_null(out);
+
+    /* At start-up: every queued execution, oldest first, whatever the
+     * list held. */
+    assert_int_equal(s->vt->spill_add(s, "ex_d"), 0);
+    queue_exec(s, "ex_e", T0 + 5, "{\"n\":5}");
+    int64_t count = -1;
+    assert_int_equal(s->vt->spill_all(s, &count), 0);
+    assert_int_equal(count, 4); /* ex_a, ex_c, ex_d, ex_e */
+    assert_int_equal(s->vt->spill_take(s, 10, &out, &taken), 0);
+    assert_int_equal(taken, 4);
+    const char *want[] = {"ex_a", "ex_c", "ex_d", "ex_e"};
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(str(json_array_get(out, i), "id"), want[i]);
+    assert_string_equal(str(json_array_get(out, 0), "trigger_text"),
+                        "{\"n\":1}");
+    json_decref(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -977,6 +1059,7 @@ int main(void) {
         T(test_dedupe_claim),
         T(test_dedupe_survives_reopen),
         T(test_second_handle_reads),
+        T(test_spill_list),
         cmocka_unit_test(test_id_format),
         cmocka_unit_test(test_ids_unique_and_sortable),
         cmocka_unit_test(test_now_us),
