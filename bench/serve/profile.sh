@@ -13,6 +13,9 @@
 #         faults    perf stat and perf record of minor page faults in the
 #                   zygote and its workers (perf follows the forks), by call
 #                   chain
+#         pages     minor page faults of the zygote and of its workers, per
+#                   execution, by the region of the zygote's map they fall
+#                   in ([heap], [stack], a library's code or data...)
 #         host      perf record --call-graph dwarf of the host process
 #         syscalls  strace -c -f of the host, per execution
 #         fsync     strace -T of the host's fdatasync calls (WAL checkpoints)
@@ -36,11 +39,11 @@ while [[ $# -gt 0 ]]; do
     --seconds) secs=$2; shift 2 ;;
     --variant) variant=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    cpu | faults | host | syscalls | fsync) what=$1; shift ;;
+    cpu | faults | pages | host | syscalls | fsync) what=$1; shift ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-[[ -n $what ]] || { echo "profile.sh: say what: cpu faults host syscalls fsync" >&2; exit 2; }
+[[ -n $what ]] || { echo "profile.sh: say what: cpu faults pages host syscalls fsync" >&2; exit 2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-profile-XXXXXX")
 host_pid=
@@ -152,6 +155,40 @@ faults)
     echo "-- minor faults of the zygote and its workers, by function (inclusive)"
     perf report -i "$tmp/faults.data" --children --sort sym -g none --stdio 2>/dev/null |
         grep -v '^#' | grep -v '^$' | grep -v '0x0000\|0xffff' | head -30
+    ;;
+pages)
+    cp /proc/"$zygote_pid"/maps "$tmp/maps.txt"
+    profiled perf record -q -e minor-faults -c 1 -d -p "$zygote_pid" -o "$tmp/pages.data" 2>/dev/null
+    cat >"$tmp/pages.py" <<'EOF'
+import bisect, collections, sys
+maps, zyg, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+regions = []
+for line in open(maps):
+    f = line.split()
+    lo, hi = (int(x, 16) for x in f[0].split("-"))
+    name = f[5].rsplit("/", 1)[-1] if len(f) > 5 else "anonymous"
+    kind = "code" if "x" in f[1] else "data" if "w" in f[1] else "read-only"
+    regions.append((lo, hi, "%s %s" % (name, kind)))
+regions.sort()
+starts = [r[0] for r in regions]
+count = {"zygote": collections.Counter(), "workers": collections.Counter()}
+for line in sys.stdin:
+    f = line.split()
+    if len(f) < 2:
+        continue
+    who = "zygote" if int(f[0]) == zyg else "workers"
+    a = int(f[1], 16)
+    i = bisect.bisect_right(starts, a) - 1
+    what = regions[i][2] if i >= 0 and a < regions[i][1] else "not in the zygote's map"
+    count[who][what] += 1
+for who in ("zygote", "workers"):
+    c = count[who]
+    print("-- %s: %.1f minor faults per execution" % (who, sum(c.values()) / n))
+    for what, k in c.most_common(15):
+        print("%8.2f  %s" % (k / n, what))
+EOF
+    perf script -i "$tmp/pages.data" -F pid,addr 2>/dev/null |
+        python3 "$tmp/pages.py" "$tmp/maps.txt" "$zygote_pid" "$n"
     ;;
 host)
     profiled perf record -q --call-graph dwarf,16384 -p "$host_pid" -o "$tmp/host.data" 2>/dev/null
