@@ -1147,13 +1147,14 @@ static void refill_done(void *arg, int commit_rc) {
         free(j);
         return;
     }
-    /* Fewer than asked: the list is empty (every entry written before this
-     * job was counted before its done ran). */
-    h->nspilled =
-        j->taken < j->limit && h->nspilled >= (size_t)j->taken
-            ? 0
-            : h->nspilled - ((size_t)j->taken < h->nspilled ? (size_t)j->taken
-                                                            : h->nspilled);
+    /* Every entry written before this job was counted before this runs
+     * (done callbacks run in job order), so fewer than asked means the list
+     * is empty. */
+    size_t taken = (size_t)j->taken;
+    if (j->taken < j->limit || taken >= h->nspilled)
+        h->nspilled = 0;
+    else
+        h->nspilled -= taken;
     size_t i;
     json_t *e;
     json_array_foreach(j->rows, i, e) {
