@@ -17,7 +17,9 @@
  *
  * usage: serve_load --port P --path PATH [--host 127.0.0.1] [--token T]
  *                   [--rate R] [--duration S] [--body TEXT]
- *                   [--conns N] [--max-conns M]
+ *                   [--header 'Name: value'] [--conns N] [--max-conns M]
+ * --header adds one line to every request (the webhook benchmark's
+ * signature).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -219,6 +221,7 @@ static double pct(int64_t *v, long n, double p) {
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *path = NULL, *token = NULL;
+    const char *header = NULL;
     const char *body = "{}";
     int port = 0;
     double rate = 1000, duration = 5;
@@ -242,7 +245,11 @@ int main(int argc, char **argv) {
             duration = atof(v);
         else if (!strcmp(a, "--body"))
             body = v;
-        else if (!strcmp(a, "--conns"))
+        else if (!strcmp(a, "--header")) {
+            if (strpbrk(v, "\r\n") || !strchr(v, ':'))
+                die("--header takes one line, 'Name: value'");
+            header = v;
+        } else if (!strcmp(a, "--conns"))
             initial = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--max-conns"))
             maxconns = strtoul(v, NULL, 10);
@@ -252,8 +259,8 @@ int main(int argc, char **argv) {
     }
     if (!port || !path || rate <= 0 || duration <= 0 || maxconns == 0)
         die("usage: serve_load --port P --path PATH [--host H] [--token T] "
-            "[--rate R] [--duration S] [--body TEXT] [--conns N] "
-            "[--max-conns M]");
+            "[--rate R] [--duration S] [--body TEXT] [--header 'N: V'] "
+            "[--conns N] [--max-conns M]");
     if (initial > maxconns)
         initial = maxconns;
 
@@ -265,11 +272,12 @@ int main(int argc, char **argv) {
     char *rq = NULL;
     int rn =
         asprintf(&rq,
-                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s%s%s"
+                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s%s%s%s%s"
                  "Content-Type: application/json\r\n"
                  "Content-Length: %zu\r\n\r\n%s",
                  path, host, port, token ? "Authorization: Bearer " : "",
-                 token ? token : "", token ? "\r\n" : "", strlen(body), body);
+                 token ? token : "", token ? "\r\n" : "", header ? header : "",
+                 header ? "\r\n" : "", strlen(body), body);
     if (rn < 0)
         die("out of memory");
     req_text = rq;

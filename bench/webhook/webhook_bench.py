@@ -11,6 +11,12 @@ load: wrk sends one signed (HMAC-SHA256, header X-Signature, "sha256=" and
   used during the run (each accepted webhook is an execution a forked
   worker runs, on the same cores), the host's RSS when wrk stopped (with
   the executions still queued), and how long the queue took to drain.
+rates: the same signed POSTs to a real `ferry serve`, open loop at fixed
+  rates (--rates, each for --duration seconds, on a fresh host): serve_load
+  sends each request at its scheduled time and counts its latency from
+  then, so a stall delays the requests behind it instead of the client
+  (wrk waits for each answer before sending the next). p50/p99/max per
+  rate against the p99 target: at which rate the target still holds.
 sched: --instances instances of a flow scheduled "* * * * *", written
   into the deployments directory before the host starts (--deploy dir,
   the default: the start-up time is reported) or deployed one API call at
@@ -206,6 +212,39 @@ def run_ferry(build, root, args, lua, b, name, conc):
           flush=True)
 
 
+def run_rates(build, root, args):
+    raw, sig = body_and_signature()
+    rates = [float(r) for r in args.rates.split(",")]
+    print("== webhooks, open loop (serve_load, up to 64 connections), "
+          "%d s per rate, limits.concurrency %d, load average %s"
+          % (args.duration, args.concurrency,
+             " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
+    for rate in rates:
+        name = "rate-%g" % rate
+        h = sb.Host(build, root, name, concurrency=args.concurrency)
+        h.start()
+        h.deploy(load_json("webhook.integration.json"),
+                 {"integration": "bench-webhook", "name": INSTANCE,
+                  "config": {"webhook_secret": SECRET}})
+        out = subprocess.run(
+            [os.path.join(build, "bench", "serve_load"), "--port",
+             str(h.port), "--path", PATH, "--rate", "%g" % rate,
+             "--duration", str(args.duration), "--body", raw, "--header",
+             "X-Signature: " + sig, "--conns", "4", "--max-conns", "64"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=args.duration + 120).stdout
+        h.stop()
+        r = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+        p99 = float(r.get("resp_p99_ms", "nan"))
+        print("  %-10s sent %s, 2xx %s, other %s, no answer %s; p50 %s ms, "
+              "p99 %s ms, max %s ms (p99 target < %.0f ms%s)"
+              % (name, r.get("sent"), r.get("ok"), r.get("non2xx"),
+                 r.get("errors"), r.get("resp_p50_ms"), r.get("resp_p99_ms"),
+                 r.get("resp_max_ms"), TARGET_P99_MS,
+                 "" if p99 < TARGET_P99_MS else " TARGET MISSED"),
+              flush=True)
+
+
 def iso_s(t):
     """'2026-11-28T07:00:00.123Z' (or without fraction) -> Unix seconds."""
     m = re.match(r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)(\.\d+)?Z$", t)
@@ -316,20 +355,25 @@ def main():
                     help="sched: write the instances into the deployments "
                     "directory before the host starts (dir), or deploy "
                     "them one API call at a time into a running host (api)")
+    ap.add_argument("--rates", default="250,500,1000,2000",
+                    help="rates: the fixed rates, per second")
     ap.add_argument("--tmpdir")
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("parts", nargs="*", help="load, sched (default both)")
+    ap.add_argument("parts", nargs="*",
+                    help="load, rates, sched (default: load and sched)")
     args = ap.parse_args()
     parts = args.parts or ["load", "sched"]
     for p in parts:
-        if p not in ("load", "sched"):
-            ap.error("unknown part %r (load, sched)" % p)
+        if p not in ("load", "rates", "sched"):
+            ap.error("unknown part %r (load, rates, sched)" % p)
     signal.signal(signal.SIGTERM, sb.on_signal)
     signal.signal(signal.SIGINT, sb.on_signal)
     root = tempfile.mkdtemp(prefix="ferry-bench-webhook-", dir=args.tmpdir)
     try:
         if "load" in parts:
             run_load(args.build, root, args)
+        if "rates" in parts:
+            run_rates(args.build, root, args)
         if "sched" in parts:
             run_sched(args.build, root, args)
     finally:
