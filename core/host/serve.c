@@ -1368,9 +1368,12 @@ void host_enqueue_dedupe(host *h, deployment *dep, const char *flow,
     j->r = r;
     j->done = done;
     j->ud = ud;
-    /* Past the in-memory bound, or behind runs that are: the store only. */
-    j->spill = h->nspilled || h->spilling ||
-               h->nqueued + h->mem_pending >= h->cfg->queue_in_memory;
+    /* Past the in-memory bound, or behind runs that are: the store only.
+     * Not a singleton flow's run: the check above must see it, and such a
+     * flow has at most one queued. */
+    j->spill = !(f && f->concurrency == FLOW_SINGLETON) &&
+               (h->nspilled || h->spilling ||
+                h->nqueued + h->mem_pending >= h->cfg->queue_in_memory);
     j->trigger_text = jtext_dump(trigger, NULL);
     j->e = (store_exec){.id = r->id,
                         .integration = dep->integration,

@@ -14,6 +14,8 @@ while a long execution holds its only worker. What a user must see:
   - a sync webhook that arrives while the queue is past the limit is
     answered 202 with its execution id instead of waiting behind it, and
     runs later;
+  - a singleton flow's run is never spilled, so that a second one is
+    refused (409) while the first waits, also past the limit;
   - SIGTERM with executions waiting in the list: none is lost, the next
     start runs each once, in order.
 
@@ -49,6 +51,11 @@ INTEGRATION = {
         {"name": "ordered",
          "trigger": {"type": "webhook"},
          "concurrency": {"mode": "sequential"},
+         "steps": [{"name": "n", "action": "core.set",
+                    "input": {"value": "{{ trigger.body.n }}"}}]},
+        {"name": "single",
+         "trigger": {"type": "webhook"},
+         "concurrency": {"mode": "singleton"},
          "steps": [{"name": "n", "action": "core.set",
                     "input": {"value": "{{ trigger.body.n }}"}}]},
         {"name": "answer",
@@ -196,9 +203,26 @@ def cases(root):
               "sync webhook past the limit: %s %r" % (status, doc))
         check(took < 3, "the sync webhook waited %.1f s" % took)
         state["sync"] = doc["execution_id"]
+        # A singleton flow's run stays in memory past the limit, so the
+        # next one is refused while it waits.
+        hooks = Hooks(h.port)
+        s1 = hooks.post("single", 2000)
+        s2 = hooks.post("single", 2001)
+        hooks.close()
+        check(s1[0] == 202 and s1[1] and s1[1].get("execution_id"),
+              "the first singleton webhook: %s %r" % s1)
+        check(s2[0] == 409, "the second singleton webhook while the first "
+              "waits: %s %r, not 409" % s2)
+        if holding:
+            g2 = gauges(h)
+            check(g2["ferry_queue_spilled"] == g["ferry_queue_spilled"]
+                  - (1 if r.status == 200 else 0) + 1,
+                  "the spill list after the singleton webhook: %r (was %r)"
+                  % (g2, g))
+        state["single"] = s1[1]["execution_id"]
     case("%d queued in memory, 40 webhooks behind a busy worker: all 202, "
          "the rest spilled; DELETE of a spilled one; a sync webhook answered "
-         "202 at once" % CAP, burst)
+         "202 at once; a singleton's second run refused" % CAP, burst)
 
     def drained():
         ids = state.get("ids")
@@ -213,6 +237,10 @@ def cases(root):
         check(x["status"] == "succeeded" and x.get("output") == 1000,
               "the sync webhook's execution: %s %r" % (x["status"],
                                                        x.get("output")))
+        x = h.wait_done(state["single"])
+        check(x["status"] == "succeeded" and x.get("output") == 2000,
+              "the singleton webhook's execution: %s %r" % (x["status"],
+                                                            x.get("output")))
         g = gauges(h)
         check(g["ferry_queue_depth"] == 0 and g["ferry_queue_spilled"] == 0,
               "the queue gauges after the drain: %r" % g)
