@@ -358,9 +358,16 @@ static void cancel_run(store *st, void *arg) {
     if (j->rc || !status)
         return;
     if (!strcmp(status, "queued")) {
+        int rc = st->vt->spill_remove
+                     ? st->vt->spill_remove(st, j->id, &j->spilled)
+                     : 0;
+        if (rc) {
+            j->rc = rc;
+            snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
+            return;
+        }
         /* Not listed: the host took it up since (cancel_done). */
-        if (!st->vt->spill_remove ||
-            st->vt->spill_remove(st, j->id, &j->spilled) || !j->spilled)
+        if (!j->spilled)
             return;
     } else if (strcmp(status, "waiting")) {
         return;
