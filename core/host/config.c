@@ -151,6 +151,22 @@ static int get_duration(loader *l, const json_t *obj, const char *key,
     return fail(l, path, HOST_DURATION_EXPECTED);
 }
 
+/* A whole number from lo to hi. */
+static int get_whole(loader *l, const json_t *obj, const char *key,
+                     const char *path, json_int_t lo, json_int_t hi,
+                     json_int_t *out, int *given) {
+    const json_t *v = json_object_get(obj, key);
+    *given = v != NULL;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo ||
+        json_integer_value(v) > hi)
+        return fail(l, path, "expected a whole number from %lld to %lld",
+                    (long long)lo, (long long)hi);
+    *out = json_integer_value(v);
+    return 0;
+}
+
 static int get_size(loader *l, const json_t *obj, const char *key,
                     const char *path, uint64_t *out, int *given) {
     const json_t *v = json_object_get(obj, key);
@@ -219,22 +235,17 @@ static int load_limits(loader *l, const json_t *lim) {
                    "concurrency, timeout, cpu, memory, output, max_recorded, "
                    "queue_in_memory"))
         return -1;
-    const json_t *n = json_object_get(lim, "concurrency");
-    if (n) {
-        if (!json_is_integer(n) || json_integer_value(n) < 1 ||
-            json_integer_value(n) > 100000)
-            return fail(l, "limits.concurrency",
-                        "expected a whole number from 1 to 100000");
-        c->max_concurrency = (int)json_integer_value(n);
-    }
-    n = json_object_get(lim, "queue_in_memory");
-    if (n) {
-        if (!json_is_integer(n) || json_integer_value(n) < 2 ||
-            json_integer_value(n) > 10000000)
-            return fail(l, "limits.queue_in_memory",
-                        "expected a whole number from 2 to 10000000");
-        c->queue_in_memory = (size_t)json_integer_value(n);
-    }
+    json_int_t whole;
+    if (get_whole(l, lim, "concurrency", "limits.concurrency", 1, 100000,
+                  &whole, &given))
+        return -1;
+    if (given)
+        c->max_concurrency = (int)whole;
+    if (get_whole(l, lim, "queue_in_memory", "limits.queue_in_memory", 2,
+                  10000000, &whole, &given))
+        return -1;
+    if (given)
+        c->queue_in_memory = (size_t)whole;
     if (get_duration(l, lim, "timeout", "limits.timeout", &v, &given))
         return -1;
     if (given && v == 0)
