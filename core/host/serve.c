@@ -1194,8 +1194,7 @@ static void refill_done(void *arg, int commit_rc) {
     }
     json_decref(j->rows);
     free(j);
-    queue_metrics(h);
-    dispatch(h);
+    dispatch(h); /* and the queue's gauges */
 }
 
 void host_spill_cancelled(host *h) {
@@ -1256,13 +1255,15 @@ static void enqueue_run(store *st, void *arg) {
         }
     }
     j->rc = st->vt->exec_begin(st, &j->e);
+    if (!j->rc && j->spill && !st->vt->spill_add) {
+        j->rc = FERRY_EUNSUPPORTED;
+        snprintf(j->err, sizeof(j->err), "the store keeps no spill list");
+        return;
+    }
     if (!j->rc && j->spill)
-        j->rc = st->vt->spill_add ? st->vt->spill_add(st, j->e.id)
-                                  : FERRY_EUNSUPPORTED;
+        j->rc = st->vt->spill_add(st, j->e.id);
     if (j->rc)
-        snprintf(j->err, sizeof(j->err), "%s",
-                 st->vt->spill_add ? st->errmsg
-                                   : "the store keeps no spill list");
+        snprintf(j->err, sizeof(j->err), "%s", st->errmsg);
 }
 
 static void enqueue_done(void *arg, int commit_rc) {
