@@ -235,7 +235,7 @@ static int load_limits(loader *l, const json_t *lim) {
                    "concurrency, timeout, cpu, memory, output, max_recorded, "
                    "queue_in_memory"))
         return -1;
-    json_int_t whole;
+    json_int_t whole = 0;
     if (get_whole(l, lim, "concurrency", "limits.concurrency", 1, 100000,
                   &whole, &given))
         return -1;
