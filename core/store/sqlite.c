@@ -6,13 +6,17 @@
 #include "jtext/jtext.h"
 #include "store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <ferry/ferry.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* What the WAL file is cut back to when the log starts again (256 MiB). */
 #define STORE_WAL_KEEP_BYTES "268435456"
@@ -411,6 +415,7 @@ typedef struct sqlite_store {
     store_text_filter filter; /* store_sqlite_set_filter, or NULL */
     void *filter_ud;
     int log_frames; /* the log's length after this handle's last commit */
+    int page_size;  /* 0 until log_reserve asks for it */
 } sqlite_store;
 
 FERRY_PRINTF(3, 4)
@@ -1746,6 +1751,63 @@ static int sq_log_frames(store *base) {
     return ((sqlite_store *)base)->log_frames;
 }
 
+/* The page size, read once. */
+static int page_size(sqlite_store *s) {
+    if (!s->page_size) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            s->page_size = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return s->page_size;
+}
+
+static int sq_log_reserve(store *base, int frames, int step) {
+    static const char zeros[1 << 16];
+    sqlite_store *s = (sqlite_store *)base;
+    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(s->db, "main"));
+    if (page_size(s) <= 0 || !wal || !*wal) {
+        set_err(s, FERRY_EIO, "log_reserve: no log file");
+        return -1;
+    }
+    /* the log's 32-byte header, then per frame a 24-byte header and a page */
+    int64_t frame = 24 + (int64_t)s->page_size;
+    int fd = open(wal, O_WRONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb)) {
+        set_err(s, FERRY_EIO, "log_reserve: %s: %s", wal, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int64_t end = sb.st_size;
+    int64_t want = 32 + (int64_t)frames * frame;
+    if (want > end + (int64_t)step * frame)
+        want = end + (int64_t)step * frame;
+    for (int64_t at = end; at < want;) {
+        size_t n = want - at < (int64_t)sizeof zeros ? (size_t)(want - at)
+                                                     : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            /* a full disk: give the room back to the log itself */
+            set_err(s, FERRY_EIO, "log_reserve: %s: %s", wal,
+                    w < 0 ? strerror(errno) : "nothing written");
+            if (ftruncate(fd, (off_t)end)) {
+                /* the zeros stay: harmless past the log's last frame */
+            }
+            close(fd);
+            return -1;
+        }
+        at += w;
+    }
+    close(fd);
+    return (int)(((want > end ? want : end) - 32) / frame);
+}
+
 /* ---- opening and closing ---- */
 
 static void sq_close(store *base) {
@@ -1775,6 +1837,7 @@ static const store_vtable sqlite_vtable = {
     .checkpoint = sq_checkpoint,
     .set_autocheckpoint = sq_set_autocheckpoint,
     .log_frames = sq_log_frames,
+    .log_reserve = sq_log_reserve,
     .tick_insert = sq_tick_insert,
     .tick_last = sq_tick_last,
     .dedupe_claim = sq_dedupe_claim,

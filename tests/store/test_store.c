@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -751,6 +752,113 @@ static void test_wal_cut_back(void **state) {
     json_decref(o);
 }
 
+/* The log's file made longer ahead of the log (log_reserve): zeros past
+ * the last frame, at most `step` frames' worth a call, and nothing
+ * committed before, with or after them is lost, also when the process dies
+ * without a checkpoint and the next open recovers the log from the file. */
+#define FRAME (24 + 4096)
+
+static int reserve(store *s, int frames, int step) {
+    assert_int_equal(s->vt->tx_begin(s), 0);
+    int room = s->vt->log_reserve(s, frames, step);
+    assert_int_equal(s->vt->tx_commit(s), 0);
+    return room;
+}
+
+static void test_log_reserve(void **state) {
+    fixture *f = *state;
+    store *s = f->s;
+    char wal[PATH_MAX + 32];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(s->vt->set_autocheckpoint(s, 0), 0);
+    begin(s, "ex_r1", "acme", "export", "queued", T0);
+    begin(s, "ex_r2", "acme", "export", "queued", T0 + 1);
+    long long w0 = file_size(wal);
+    assert_true(w0 > 32 && (w0 - 32) % FRAME == 0);
+
+    /* one step of 512 frames, then the rest in steps, then nothing more */
+    assert_int_equal(reserve(s, 2048, 512), (int)((w0 - 32) / FRAME) + 512);
+    assert_int_equal(file_size(wal), w0 + 512LL * FRAME);
+    begin(s, "ex_r3", "acme", "export", "queued", T0 + 2);
+    int calls = 1, room = 0;
+    while ((room = reserve(s, 2048, 512)) < 2048)
+        assert_true(++calls < 8);
+    assert_int_equal(room, 2048);
+    assert_int_equal(file_size(wal), 32 + 2048LL * FRAME);
+    assert_int_equal(reserve(s, 1024, 512), 2048);
+    assert_int_equal(file_size(wal), 32 + 2048LL * FRAME);
+    begin(s, "ex_r4", "acme", "export", "queued", T0 + 3);
+    assert_int_equal(file_size(wal), 32 + 2048LL * FRAME);
+
+    /* another handle reads every row */
+    char *err = NULL;
+    store *r = store_open_sqlite(f->path, &err);
+    if (!r)
+        fail_msg("second open: %s", err);
+    json_t *l = NULL;
+    assert_int_equal(r->vt->exec_list(r, NULL, &l), 0);
+    assert_int_equal(json_array_size(l), 4);
+    json_decref(l);
+    store_close(r);
+
+    /* A process that reserved, committed and died without a checkpoint:
+     * the next open recovers its log from the file, zeros and all. */
+    char crash[PATH_MAX + 16];
+    snprintf(crash, sizeof crash, "%s/crash.db", f->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store *c = store_open_sqlite(crash, &err);
+        if (!c || c->vt->set_autocheckpoint(c, 0))
+            _exit(2);
+        store_exec e = {.id = "ex_c1",
+                        .integration = "sensor-export",
+                        .instance = "acme",
+                        .flow = "export",
+                        .trigger_json = "{}",
+                        .status = "queued",
+                        .created_us = T0};
+        if (c->vt->exec_begin(c, &e) || c->vt->tx_begin(c) ||
+            c->vt->log_reserve(c, 4096, 4096) != 4096 || c->vt->tx_commit(c))
+            _exit(3);
+        e.id = "ex_c2";
+        e.status = "running";
+        if (c->vt->exec_begin(c, &e))
+            _exit(4);
+        _exit(0); /* no close: the log stays as it is */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    snprintf(wal, sizeof wal, "%s-wal", crash);
+    assert_true(file_size(wal) >= 32 + 4096LL * FRAME);
+    store *c = store_open_sqlite(crash, &err);
+    if (!c)
+        fail_msg("open after the crash: %s", err);
+    json_t *o = get(c, "ex_c1");
+    assert_string_equal(str(o, "status"), "queued");
+    json_decref(o);
+    o = get(c, "ex_c2");
+    assert_string_equal(str(o, "status"), "running");
+    json_decref(o);
+    begin(c, "ex_c3", "acme", "export", "queued", T0 + 5);
+    store_close(c);
+    c = store_open_sqlite(crash, &err);
+    if (!c)
+        fail_msg("open again: %s", err);
+    assert_int_equal(c->vt->exec_list(c, NULL, &l), 0);
+    assert_int_equal(json_array_size(l), 3);
+    json_decref(l);
+    store_close(c);
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char p[PATH_MAX + 48];
+        snprintf(p, sizeof p, "%s%s", crash, suffixes[i]);
+        unlink(p);
+    }
+}
+
 static void test_dedupe_claim(void **state) {
     fixture *f = *state;
     store *s = f->s;
@@ -1056,6 +1164,7 @@ int main(void) {
         T(test_ticks_unique_and_last),
         T(test_ticks_survive_reopen),
         T(test_wal_cut_back),
+        T(test_log_reserve),
         T(test_dedupe_claim),
         T(test_dedupe_survives_reopen),
         T(test_second_handle_reads),
