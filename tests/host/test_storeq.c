@@ -3,9 +3,9 @@
  * its checkpoint handle, as `ferry serve` runs it: jobs commit in batches
  * and are answered after their commit, and under a steady stream of commits
  * the write-ahead log still starts again from its beginning instead of
- * growing without end (it did: 322 MB after 5 s of webhooks); and a
- * worker's records wait for company to share a transaction, while a job
- * someone waits for does not.
+ * growing without end (it did: 322 MB after 5 s of webhooks); the log's
+ * file is made longer ahead of a long log; and a worker's records wait for
+ * company to share a transaction, while a job someone waits for does not.
  */
 #include "th.h"
 
@@ -155,6 +155,59 @@ static void test_log_starts_again_under_steady_commits(void **state) {
     th_rmrf(dir);
 }
 
+/* Once the log passes 4 MB, the store thread makes the log's file hold
+ * about twice the log, ahead of it (store log_reserve), so that appends
+ * overwrite blocks already allocated. 800 commits and no checkpoint (its
+ * period is longer than the test): a log of about 20 MB, and a file far
+ * longer than that, where growing with the log alone makes it as long as
+ * the log exactly. */
+static void test_log_file_made_ready_ahead(void **state) {
+    (void)state;
+    char *dir, *db, *err = NULL;
+    store *st = open_store(&dir, &db);
+    store *ck = store_open_sqlite(db, &err);
+    assert_non_null(ck);
+    bench b = {.todo = 800};
+    b.wal = malloc(strlen(db) + 5);
+    assert_non_null(b.wal);
+    sprintf(b.wal, "%s-wal", db);
+    memset(b.trigger, 'x', sizeof b.trigger - 1);
+    memcpy(b.trigger, "{\"body\":\"", 9);
+    memcpy(b.trigger + sizeof b.trigger - 3, "\"}", 3);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    b.q = storeq_start(&loop, st, ck, 600000, &err);
+    assert_non_null(b.q);
+    uv_timer_init(&loop, &b.timer);
+    b.timer.data = &b;
+    uv_timer_start(&b.timer, on_timer, 10, 10);
+    push_next(&b);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int done = 0;
+    storeq_stop(b.q, closed, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(done, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(b.answered, 800);
+    assert_int_equal(b.failed, 0);
+
+    long long frame = 24 + 4096;
+    long long log = st->vt->log_frames(st);
+    struct stat sb;
+    assert_int_equal(stat(b.wal, &sb), 0);
+    fprintf(stderr, "log: %lld frames (%.1f MB), file %.1f MB\n", log,
+            log * frame / 1e6, sb.st_size / 1e6);
+    assert_true(log > 1024 && log < 8192);
+    assert_true(sb.st_size >= 32 + log * frame * 3 / 2);
+    assert_true(sb.st_size <= 32 + 16384 * frame);
+    store_close(ck);
+    store_close(st);
+    free(b.wal);
+    free(db);
+    th_rmrf(dir);
+}
+
 /* ---- pacing ---- */
 
 typedef struct paced {
@@ -250,6 +303,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_starts_again_under_steady_commits),
         cmocka_unit_test(test_records_share_transactions),
+        cmocka_unit_test(test_log_file_made_ready_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
