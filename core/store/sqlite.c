@@ -415,7 +415,6 @@ typedef struct sqlite_store {
     store_text_filter filter; /* store_sqlite_set_filter, or NULL */
     void *filter_ud;
     int log_frames; /* the log's length after this handle's last commit */
-    int page_size;  /* 0 until log_reserve asks for it */
 } sqlite_store;
 
 FERRY_PRINTF(3, 4)
@@ -1751,29 +1750,19 @@ static int sq_log_frames(store *base) {
     return ((sqlite_store *)base)->log_frames;
 }
 
-/* The page size, read once. */
-static int page_size(sqlite_store *s) {
-    if (!s->page_size) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) ==
-                SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            s->page_size = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-    }
-    return s->page_size;
-}
+static int pragma_int(sqlite_store *s, const char *sql);
 
 static int sq_log_reserve(store *base, int frames, int step) {
     static const char zeros[1 << 16];
     sqlite_store *s = (sqlite_store *)base;
     const char *wal = sqlite3_filename_wal(sqlite3_db_filename(s->db, "main"));
-    if (page_size(s) <= 0 || !wal || !*wal) {
+    int page = pragma_int(s, "PRAGMA page_size");
+    if (page <= 0 || !wal || !*wal) {
         set_err(s, FERRY_EIO, "log_reserve: no log file");
         return -1;
     }
     /* the log's 32-byte header, then per frame a 24-byte header and a page */
-    int64_t frame = 24 + (int64_t)s->page_size;
+    int64_t frame = 24 + (int64_t)page;
     int fd = open(wal, O_WRONLY | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb)) {
