@@ -1991,9 +1991,10 @@ store *store_open_sqlite(const char *path, char **err) {
          * checkpoint can catch up; when it next starts again from its
          * beginning, it is cut back to this size rather than kept at its
          * largest. Not less: ferry serve starts the log again once it is
-         * past 32 MB (core/host/storeq.c), and in a burst it is past 100 MB
-         * by then; cutting the file at every start costs the writer a stall
-         * of 100 ms or more (the freed blocks are discarded). */
+         * past 8 MB (core/host/storeq.c), but when the disk is busy it is
+         * past 100 MB by then; cutting the file at every start costs the
+         * writer a stall of 100 ms or more (the freed blocks are
+         * discarded). */
         exec_sql(s, "open",
                  "PRAGMA journal_size_limit=" STORE_WAL_KEEP_BYTES) ||
         exec_sql(s, "open", "PRAGMA foreign_keys=ON") || migrate(s, path) ||
