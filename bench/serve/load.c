@@ -67,7 +67,15 @@ typedef struct conn {
     size_t woff; /* bytes of the request written */
     char rbuf[8192];
     size_t rlen;
+    int64_t idle_since; /* mono_ns() when its last answer came */
 } conn;
+
+/* The host closes a keep-alive connection idle for 10 s (core/http). A
+ * request sent on one just as it does gets no answer, as with any HTTP/1.1
+ * client; the requests go out on the most recently used connection first,
+ * so a few can stay idle that long in a run. Those are closed instead of
+ * reused, as HTTP clients' idle-connection timeouts do. */
+#define IDLE_REUSE_NS 5000000000LL
 
 static struct sockaddr_in addr;
 static int ep;
@@ -101,6 +109,7 @@ static conn *conn_open(void) {
     }
     c->fd = fd;
     c->req = -1;
+    c->idle_since = mono_ns();
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     conns[nconns++] = c;
@@ -196,6 +205,7 @@ static int conn_parse(conn *c) {
             status[c->req] = (short)code;
             c->busy = 0;
             c->req = -1;
+            c->idle_since = mono_ns();
             idle[nidle++] = c;
         }
         memmove(c->rbuf, c->rbuf + hlen + clen, c->rlen - hlen - (size_t)clen);
@@ -313,9 +323,14 @@ int main(int argc, char **argv) {
         int64_t now = mono_ns();
         while (next < total && sched[next] <= now) {
             conn *c = NULL;
-            if (nidle)
+            while (!c && nidle) {
                 c = idle[--nidle];
-            else if (nconns < maxconns)
+                if (now - c->idle_since > IDLE_REUSE_NS) {
+                    conn_drop(c);
+                    c = NULL;
+                }
+            }
+            if (!c && nconns < maxconns)
                 c = conn_open();
             if (!c)
                 break; /* waits for a connection; its latency keeps counting */
