@@ -13,7 +13,9 @@
  *   scheduled time), resp_p50_ms/resp_p99_ms/resp_max_ms (answer time minus
  *   scheduled time), first_us/last_us (wall clock, microseconds since the
  *   epoch, of the first and last scheduled send), conns (connections opened),
- *   cpu_ms (this process).
+ *   cpu_ms (this process). The first 10 requests that got no answer are
+ *   told on stderr, each with why (the server closed the connection, an
+ *   error, no answer 30 s after the last request).
  *
  * usage: serve_load --port P --path PATH [--host 127.0.0.1] [--token T]
  *                   [--rate R] [--duration S] [--body TEXT]
@@ -68,6 +70,8 @@ typedef struct conn {
     char rbuf[8192];
     size_t rlen;
     int64_t idle_since; /* mono_ns() when its last answer came */
+    int64_t idle_ns;    /* how long it was idle before its request went */
+    long answers;       /* answers read on it */
 } conn;
 
 /* The host closes a keep-alive connection idle for 10 s (core/http). A
@@ -117,7 +121,12 @@ static conn *conn_open(void) {
     return c;
 }
 
-static void conn_drop(conn *c) {
+static long lost_told;
+
+/* Closes c; a request out on it gets no answer, and the first few such
+ * are told on stderr with why (the server closed the connection, an
+ * error), so that a lost request can be told from a slow one. */
+static void conn_drop(conn *c, const char *why) {
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     for (size_t i = 0; i < nconns; i++)
@@ -133,6 +142,11 @@ static void conn_drop(conn *c) {
     if (c->busy && c->req >= 0 && !done_at[c->req]) {
         done_at[c->req] = mono_ns();
         status[c->req] = -1; /* lost */
+        if (lost_told++ < 10)
+            fprintf(stderr,
+                    "serve_load: request %ld got no answer: %s, after %ld "
+                    "answers on its connection, idle %.1f ms before it\n",
+                    c->req, why, c->answers, (double)c->idle_ns / 1e6);
     }
     free(c);
 }
@@ -164,6 +178,7 @@ static int conn_send(conn *c, long i) {
     c->woff = 0;
     c->rlen = 0;
     sent_at[i] = mono_ns();
+    c->idle_ns = sent_at[i] - c->idle_since;
     return conn_flush(c) < 0 ? -1 : 0;
 }
 
@@ -206,6 +221,7 @@ static int conn_parse(conn *c) {
             c->busy = 0;
             c->req = -1;
             c->idle_since = mono_ns();
+            c->answers++;
             idle[nidle++] = c;
         }
         memmove(c->rbuf, c->rbuf + hlen + clen, c->rlen - hlen - (size_t)clen);
@@ -326,7 +342,7 @@ int main(int argc, char **argv) {
             while (!c && nidle) {
                 c = idle[--nidle];
                 if (now - c->idle_since > IDLE_REUSE_NS) {
-                    conn_drop(c);
+                    conn_drop(c, "idle too long");
                     c = NULL;
                 }
             }
@@ -335,7 +351,7 @@ int main(int argc, char **argv) {
             if (!c)
                 break; /* waits for a connection; its latency keeps counting */
             if (conn_send(c, next))
-                conn_drop(c);
+                conn_drop(c, strerror(errno));
             next++;
         }
         answered = 0;
@@ -357,7 +373,7 @@ int main(int argc, char **argv) {
             if (evs[e].events & EPOLLOUT) {
                 int r = conn_flush(c);
                 if (r < 0) {
-                    conn_drop(c);
+                    conn_drop(c, strerror(errno));
                     continue;
                 }
                 if (r == 0) {
@@ -366,25 +382,25 @@ int main(int argc, char **argv) {
                 }
             }
             if (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                int gone = 0;
+                const char *gone = NULL;
                 for (;;) {
                     ssize_t n = recv(c->fd, c->rbuf + c->rlen,
                                      sizeof(c->rbuf) - c->rlen, 0);
                     if (n > 0) {
                         c->rlen += (size_t)n;
                         if (conn_parse(c)) {
-                            gone = 1;
+                            gone = "closed after an answer, or not HTTP";
                             break;
                         }
                         continue;
                     }
                     if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         break;
-                    gone = 1;
+                    gone = n ? strerror(errno) : "closed by the server";
                     break;
                 }
                 if (gone)
-                    conn_drop(c);
+                    conn_drop(c, gone);
             }
         }
     }
@@ -430,7 +446,7 @@ int main(int argc, char **argv) {
         (long long)((start_real + (sched[total - 1] - start)) / 1000), opened,
         cpu_ms);
     for (size_t i = nconns; i-- > 0;)
-        conn_drop(conns[i]);
+        conn_drop(conns[i], "no answer 30 s after the last request");
     free(resp);
     free(lag);
     free(rq);

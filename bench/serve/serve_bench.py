@@ -336,6 +336,8 @@ def run_load(build, root, variant, concurrency, rates, duration):
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode:
             raise RuntimeError("serve_load: %s" % out.stderr.strip())
+        if out.stderr.strip():  # why requests got no answer
+            print(out.stderr.strip(), file=sys.stderr, flush=True)
         return dict(kv.split("=", 1) for kv in out.stdout.split())
 
     # Warm up: the zygote compiles the integration on its first spawn.

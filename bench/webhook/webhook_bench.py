@@ -234,6 +234,9 @@ def run_rates(build, root, args):
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             timeout=args.duration + 120).stdout
         h.stop()
+        told = [ln for ln in out.splitlines() if ln.startswith("serve_load:")]
+        out = "\n".join(ln for ln in out.splitlines()
+                         if not ln.startswith("serve_load:"))
         r = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
         p99 = float(r.get("resp_p99_ms", "nan"))
         print("  %-10s sent %s, 2xx %s, other %s, no answer %s; p50 %s ms, "
@@ -243,6 +246,8 @@ def run_rates(build, root, args):
                  r.get("resp_max_ms"), TARGET_P99_MS,
                  "" if p99 < TARGET_P99_MS else " TARGET MISSED"),
               flush=True)
+        for ln in told:  # why requests got no answer
+            print("    " + ln, flush=True)
 
 
 def iso_s(t):
