@@ -10,6 +10,7 @@
 #include <ferry/ferry.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,7 @@ typedef struct job {
     storeq_done done;
     void *arg;
     struct job *next;
+    int record; /* nobody waits for it: kept when its batch does not commit */
 } job;
 
 struct storeq {
@@ -48,7 +50,22 @@ struct storeq {
     uint64_t batches, jobs, paced;
     void (*closed)(void *);
     void *closed_ud;
+    /* Batches that did not commit (see keep_records). */
+    int64_t retry_at;   /* kept records wait until then, monotonic us */
+    int retry_ms;       /* the wait after the next failure */
+    int failing;        /* the last batch did not commit */
+    int fail_rc;        /* its error */
+    char fail_msg[512]; /* and the store's message */
+    size_t kept;        /* records kept from it */
+    int fail_news;      /* failures, or a recovery, not yet told */
+    storeq_fail_fn on_fail;
+    void *fail_ud;
 };
+
+/* The first wait before records of a batch that did not commit are run
+ * again, doubled at each failure up to RETRY_MAX_MS. */
+#define RETRY_FIRST_MS 50
+#define RETRY_MAX_MS 2000
 
 /* Group commit, paced. Most jobs are a worker's records (steps, logs, its
  * start and end), which nobody waits for: while only such jobs are queued,
@@ -74,6 +91,8 @@ static int64_t mono_us(void) {
  * start (see STOREQ_COMMIT_EVERY_US). */
 static void pace(storeq *q) {
     int64_t due = q->last_commit + STOREQ_COMMIT_EVERY_US;
+    if (q->retry_at > due)
+        due = q->retry_at; /* records kept from a failed batch */
     int waited = 0;
     q->pacing = 1;
     while (!q->stopping && !q->urgent && q->ntodo < STOREQ_BATCH_FULL) {
@@ -130,6 +149,62 @@ static void want_log(storeq *q, int log) {
         q->log_want = want;
 }
 
+/* With q->mu held, after a batch that did not commit (rolled back whole):
+ * its records, which nobody waits for (a worker's steps, logs, start and
+ * end), go back to the head of the queue in their order, to run again
+ * after a wait that doubles at each failure, so that a store that cannot
+ * write for a while (a full disk, a file-size limit) loses none of them.
+ * Returns the other jobs, whose callers are told the error (a webhook gets
+ * 503 and is sent again). */
+static job *keep_records(storeq *q, job *batch) {
+    job *keep = NULL, *keep_tail = NULL, *other = NULL, **ot = &other;
+    size_t kept = 0;
+    for (job *j = batch, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        if (j->record) {
+            if (keep_tail)
+                keep_tail->next = j;
+            else
+                keep = j;
+            keep_tail = j;
+            kept++;
+        } else {
+            *ot = j;
+            ot = &j->next;
+        }
+    }
+    if (keep) {
+        keep_tail->next = q->todo;
+        if (!q->todo)
+            q->todo_tail = keep_tail;
+        q->todo = keep;
+        q->ntodo += kept;
+    }
+    q->kept = kept;
+    q->retry_at = mono_us() + (int64_t)q->retry_ms * 1000;
+    q->retry_ms =
+        q->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : q->retry_ms * 2;
+    return other;
+}
+
+/* With q->mu held, after a batch's commit: notes a failure, or the first
+ * commit after failures, for the loop to tell (storeq_on_failure). */
+static void note_outcome(storeq *q, int rc) {
+    if (rc) {
+        q->failing = 1;
+        q->fail_rc = rc;
+        snprintf(q->fail_msg, sizeof(q->fail_msg), "%s",
+                 q->st->errmsg[0] ? q->st->errmsg : ferry_strerror(rc));
+        q->fail_news = 1;
+    } else if (q->failing) {
+        q->failing = 0;
+        q->retry_at = 0;
+        q->retry_ms = RETRY_FIRST_MS;
+        q->fail_news = 1;
+    }
+}
+
 static void *store_thread(void *ud) {
     storeq *q = ud;
     pthread_mutex_lock(&q->mu);
@@ -152,30 +227,45 @@ static void *store_thread(void *ud) {
         if (began)
             reserve_log(q);
         int rc = 0;
-        size_t n = 0;
-        job *last = NULL;
+        int ended = 0; /* a statement rolled the transaction back */
         for (job *j = batch; j; j = j->next) {
-            if (j->fn)
+            if (j->fn && !ended)
                 j->fn(q->st, j->arg);
-            last = j;
-            n++;
+            if (began && !ended && q->st->vt->tx_open &&
+                !q->st->vt->tx_open(q->st))
+                ended = 1; /* the rest would commit one by one: not run */
         }
         if (began) {
-            rc = q->st->vt->tx_commit(q->st);
-            if (rc && q->st->vt->tx_rollback)
+            rc = ended ? FERRY_EIO : q->st->vt->tx_commit(q->st);
+            /* (a commit that failed may have rolled back already: the
+             * store's message then stays the commit's) */
+            if (rc && !ended && q->st->vt->tx_rollback &&
+                (!q->st->vt->tx_open || q->st->vt->tx_open(q->st)))
                 q->st->vt->tx_rollback(q->st);
         }
 
         pthread_mutex_lock(&q->mu);
         q->batches++;
+        if (began)
+            note_outcome(q, rc);
+        if (rc && began && !q->stopping)
+            batch = keep_records(q, batch);
+        size_t n = 0;
+        job *last = NULL;
+        for (job *j = batch; j; j = j->next) {
+            last = j;
+            n++;
+        }
         q->jobs += n;
-        if (q->finished_tail)
-            q->finished_tail->next = batch;
-        else
-            q->finished = batch;
-        q->finished_tail = last;
-        if (rc)
-            q->finished_rc = rc;
+        if (batch) {
+            if (q->finished_tail)
+                q->finished_tail->next = batch;
+            else
+                q->finished = batch;
+            q->finished_tail = last;
+            if (rc)
+                q->finished_rc = rc;
+        }
         int log =
             q->ckpt && q->st->vt->log_frames ? q->st->vt->log_frames(q->st) : 0;
         want_log(q, log);
@@ -279,7 +369,15 @@ static void on_finished(uv_async_t *a) {
     int rc = q->finished_rc;
     q->finished = q->finished_tail = NULL;
     q->finished_rc = 0;
+    int news = q->fail_news;
+    int fail_rc = q->failing ? q->fail_rc : 0;
+    char msg[sizeof(q->fail_msg)];
+    memcpy(msg, q->fail_msg, sizeof(msg));
+    size_t kept = q->kept;
+    q->fail_news = 0;
     pthread_mutex_unlock(&q->mu);
+    if (news && q->on_fail)
+        q->on_fail(q->fail_ud, fail_rc, fail_rc ? msg : NULL, kept);
     while (list) {
         job *next = list->next;
         if (list->done)
@@ -299,6 +397,7 @@ storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, int ckpt_ms,
     q->st = st;
     q->loop = loop;
     q->ckpt_ms = ckpt_ms > 0 ? ckpt_ms : STOREQ_CHECKPOINT_MS;
+    q->retry_ms = RETRY_FIRST_MS;
     pthread_mutex_init(&q->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -334,6 +433,7 @@ static void push(storeq *q, storeq_fn fn, storeq_done done, void *arg,
     j->fn = fn;
     j->done = done;
     j->arg = arg;
+    j->record = !urgent;
     pthread_mutex_lock(&q->mu);
     if (q->todo_tail)
         q->todo_tail->next = j;
@@ -354,6 +454,11 @@ void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
 
 void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg) {
     push(q, fn, done, arg, 0);
+}
+
+void storeq_on_failure(storeq *q, storeq_fail_fn fn, void *ud) {
+    q->on_fail = fn;
+    q->fail_ud = ud;
 }
 
 void storeq_stats(storeq *q, uint64_t *batches, uint64_t *jobs,

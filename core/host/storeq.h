@@ -32,6 +32,15 @@ void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg);
  * millisecond for more jobs to share its transaction (see storeq.c). Jobs
  * still run in the order they were pushed, whichever function pushed them. */
 void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg);
+/* A batch that did not commit is rolled back whole: the jobs someone
+ * waits for are told the error (commit_rc), and the records (jobs pushed
+ * with storeq_push_record) are kept and run again, after 50 ms, then
+ * twice as long at each failure up to 2 s, until they commit (or the
+ * queue stops). fn is called on the loop thread after a batch that did
+ * not commit (rc, the store's message, the records kept), and once after
+ * the first batch that commits again (rc 0, msg NULL). */
+typedef void (*storeq_fail_fn)(void *ud, int rc, const char *msg, size_t kept);
+void storeq_on_failure(storeq *q, storeq_fail_fn fn, void *ud);
 /* Runs what is queued, joins the thread; closed(ud) once freed. */
 void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud);
 /* Batches committed, jobs run, and batches that waited for more jobs (see

@@ -1715,6 +1715,11 @@ static int sq_tx_rollback(store *base) {
     return run(s, s->st[ST_ROLLBACK], "rollback", NULL);
 }
 
+static int sq_tx_open(store *base) {
+    sqlite_store *s = (sqlite_store *)base;
+    return !sqlite3_get_autocommit(s->db);
+}
+
 static int sq_checkpoint(store *base, int *frames) {
     sqlite_store *s = (sqlite_store *)base;
     int log = -1, done = -1;
@@ -1827,6 +1832,7 @@ static const store_vtable sqlite_vtable = {
     .set_autocheckpoint = sq_set_autocheckpoint,
     .log_frames = sq_log_frames,
     .log_reserve = sq_log_reserve,
+    .tx_open = sq_tx_open,
     .tick_insert = sq_tick_insert,
     .tick_last = sq_tick_last,
     .dedupe_claim = sq_dedupe_claim,

@@ -165,6 +165,11 @@ typedef struct store_vtable {
      * checkpoint's sync writes the file back (20 to 30 ms measured on
      * ext4). Zeros past the log's last frame are never read as frames. */
     int (*log_reserve)(store *s, int frames, int step);
+    /* Optional. Whether the transaction tx_begin opened is still open: a
+     * statement that fails for want of space or on an I/O error can roll
+     * the whole transaction back (SQLite does for some errors), and what
+     * runs after it would then commit on its own. */
+    int (*tx_open)(store *s);
     /* Records that a schedule fired: the key (instance, flow, fire_us) is
      * unique, FERRY_EEXISTS if that tick is already recorded (another host,
      * or an earlier life of this one, fired it). execution_id may be NULL

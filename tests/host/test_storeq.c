@@ -4,8 +4,9 @@
  * and are answered after their commit, and under a steady stream of commits
  * the write-ahead log still starts again from its beginning instead of
  * growing without end (it did: 322 MB after 5 s of webhooks); the log's
- * file is made longer ahead of a long log; and a worker's records wait for
- * company to share a transaction, while a job someone waits for does not.
+ * file is made longer ahead of a long log; a worker's records wait for
+ * company to share a transaction, while a job someone waits for does not;
+ * and a batch that does not commit keeps its records to write again.
  */
 #include "th.h"
 
@@ -286,11 +287,200 @@ static void test_records_share_transactions(void **state) {
     th_rmrf(dir);
 }
 
+/* ---- batches that do not commit ---- */
+
+/* The store's own vtable, with a commit that fails while commit_fails > 0
+ * (as a full disk or a file-size limit makes SQLite's commit fail). */
+static const store_vtable *real_vt;
+static store_vtable failing_vt;
+static int commit_fails;
+
+static int failing_commit(store *s) {
+    if (commit_fails > 0) {
+        commit_fails--;
+        snprintf(s->errmsg, sizeof(s->errmsg), "commit: disk I/O error");
+        return FERRY_EIO;
+    }
+    return real_vt->tx_commit(s);
+}
+
+typedef struct told {
+    int failures, recoveries;
+    size_t kept;
+    char msg[128];
+} told;
+
+static void on_fail(void *ud, int rc, const char *msg, size_t kept) {
+    told *t = ud;
+    if (rc) {
+        t->failures++;
+        t->kept = kept;
+        snprintf(t->msg, sizeof(t->msg), "%s", msg ? msg : "");
+    } else {
+        t->recoveries++;
+    }
+}
+
+/* A record appends one log line to execution ex-1; `waiter` is a job
+ * someone waits for, which also appends one, and `breaker` one whose
+ * statement rolled the whole transaction back (as SQLite does for some
+ * I/O errors). */
+typedef struct line_job {
+    paced *p;
+    int n;
+    int rc; /* the commit result its waiter was told */
+    int breaks;
+} line_job;
+
+static void line_run(store *st, void *arg) {
+    line_job *j = arg;
+    char msg[32];
+    snprintf(msg, sizeof(msg), "line %d", j->n);
+    store_log l = {.execution_id = "ex-1",
+                   .ts_us = 1800000000000000LL + j->n,
+                   .level = FERRY_LOG_INFO,
+                   .message = msg};
+    assert_int_equal(st->vt->log_append(st, &l), 0);
+    if (j->breaks)
+        assert_int_equal(st->vt->tx_rollback(st), 0);
+}
+
+static void line_done(void *arg, int commit_rc) {
+    line_job *j = arg;
+    j->rc = commit_rc;
+    j->p->pending--;
+}
+
+/* The log lines of ex-1, in order, as "line 0,line 1,..." (malloc'd). */
+static char *lines_of(store *st) {
+    json_t *got = NULL;
+    assert_int_equal(st->vt->exec_get(st, "ex-1", &got), 0);
+    json_t *logs = json_object_get(got, "logs");
+    char *out = calloc(1, 4096);
+    assert_non_null(out);
+    size_t i;
+    json_t *l;
+    json_array_foreach(logs, i, l) {
+        if (i)
+            strcat(out, ",");
+        strcat(out, json_string_value(json_object_get(l, "message")));
+    }
+    json_decref(got);
+    return out;
+}
+
+/* Starts a store thread on a new store whose commits fail while
+ * commit_fails > 0, with execution ex-1 committed. */
+static storeq *failing_rig(uv_loop_t *loop, store **st, char **dir, char **db,
+                           told *t) {
+    char *err = NULL;
+    *st = open_store(dir, db);
+    store_exec e = {.id = "ex-1",
+                    .integration = "i",
+                    .instance = "in-1",
+                    .flow = "f",
+                    .status = "running",
+                    .created_us = 1800000000000000LL};
+    assert_int_equal((*st)->vt->exec_begin(*st, &e), 0);
+    real_vt = (*st)->vt;
+    failing_vt = *real_vt;
+    failing_vt.tx_commit = failing_commit;
+    (*st)->vt = &failing_vt;
+    uv_loop_init(loop);
+    storeq *q = storeq_start(loop, *st, NULL, 0, &err);
+    assert_non_null(q);
+    storeq_on_failure(q, on_fail, t);
+    return q;
+}
+
+static void failing_rig_close(uv_loop_t *loop, storeq *q, store *st, char *dir,
+                              char *db) {
+    int done = 0;
+    storeq_stop(q, closed, &done);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(done, 1);
+    assert_int_equal(uv_loop_close(loop), 0);
+    st->vt = real_vt;
+    store_close(st);
+    free(db);
+    th_rmrf(dir);
+}
+
+/* Two batches in a row do not commit. The job someone waits for is told
+ * (and its line is not in the store); the records are kept and written
+ * once a batch commits, each once and in the order they were pushed, and
+ * the failures and the recovery are told. */
+static void test_records_kept_when_commit_fails(void **state) {
+    (void)state;
+    uv_loop_t loop;
+    store *st;
+    char *dir, *db;
+    told t = {0};
+    storeq *q = failing_rig(&loop, &st, &dir, &db, &t);
+    paced p = {0};
+    line_job j[5];
+    commit_fails = 2;
+    for (int i = 0; i < 5; i++) {
+        j[i] = (line_job){.p = &p, .n = i, .rc = -1};
+        p.pending++;
+        if (i == 2)
+            storeq_push(q, line_run, line_done, &j[i]);
+        else
+            storeq_push_record(q, line_run, line_done, &j[i]);
+    }
+    drain(&loop, &p);
+    assert_int_equal(commit_fails, 0);
+    assert_int_equal(j[2].rc, FERRY_EIO);
+    for (int i = 0; i < 5; i++)
+        if (i != 2)
+            assert_int_equal(j[i].rc, 0);
+    char *lines = lines_of(st);
+    assert_string_equal(lines, "line 0,line 1,line 3,line 4");
+    free(lines);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the recovery's news */
+    assert_true(t.failures >= 1);
+    assert_true(t.kept >= 2);
+    assert_string_equal(t.msg, "commit: disk I/O error");
+    assert_int_equal(t.recoveries, 1);
+    failing_rig_close(&loop, q, st, dir, db);
+}
+
+/* A statement rolls the whole transaction back in the middle of a batch:
+ * the jobs after it must not run (each would commit on its own, and run
+ * again with the kept records: twice). */
+static void test_batch_ended_by_a_statement(void **state) {
+    (void)state;
+    uv_loop_t loop;
+    store *st;
+    char *dir, *db;
+    told t = {0};
+    storeq *q = failing_rig(&loop, &st, &dir, &db, &t);
+    paced p = {0};
+    line_job j[3] = {{.p = &p, .n = 0, .rc = -1},
+                     {.p = &p, .n = 1, .rc = -1, .breaks = 1},
+                     {.p = &p, .n = 2, .rc = -1}};
+    commit_fails = 0;
+    p.pending = 3;
+    storeq_push_record(q, line_run, line_done, &j[0]);
+    storeq_push(q, line_run, line_done, &j[1]);
+    storeq_push_record(q, line_run, line_done, &j[2]);
+    drain(&loop, &p);
+    assert_int_equal(j[0].rc, 0);
+    assert_int_equal(j[1].rc, FERRY_EIO);
+    assert_int_equal(j[2].rc, 0);
+    char *lines = lines_of(st);
+    assert_string_equal(lines, "line 0,line 2");
+    free(lines);
+    failing_rig_close(&loop, q, st, dir, db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_starts_again_under_steady_commits),
         cmocka_unit_test(test_records_share_transactions),
         cmocka_unit_test(test_log_file_made_ready_ahead),
+        cmocka_unit_test(test_records_kept_when_commit_fails),
+        cmocka_unit_test(test_batch_ended_by_a_statement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
