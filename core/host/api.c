@@ -53,6 +53,11 @@ void host_metrics_declare(metrics *m) {
                     0);
     metrics_declare(m, "ferry_alerts_sent_total", "counter",
                     "Alerts delivered to Slack or a webhook.", NULL, 0);
+    metrics_declare(m, "ferry_store_commit_failures_total", "counter",
+                    "Store transactions that did not commit (a full disk, "
+                    "an I/O error): what waited for them was refused, the "
+                    "workers' records in them were kept to write again.",
+                    NULL, 0);
     metrics_declare(m, "ferry_poll_items_total", "counter",
                     "New items polls took (each claimed with its execution), "
                     "by source.",

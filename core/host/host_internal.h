@@ -93,6 +93,8 @@ struct host {
     store *st;   /* owned by the store thread */
     store *ckpt; /* the checkpoint thread's handle */
     storeq *q;
+    uint64_t store_failures;  /* batches not committed since the last one */
+    uint64_t store_fail_told; /* uv_now when that was last logged */
     http_server *http;
     metrics *m;
     abi_registry *reg;         /* current components (the host's copies) */

@@ -217,7 +217,8 @@ static void push_end(host *h, const char *id, const char *status,
                             .error_code = code,
                             .error_message = j->message,
                             .error_step = j->step};
-    storeq_push(h->q, end_job_run, end_job_done, j);
+    /* nobody waits for it: kept if its batch does not commit */
+    storeq_push_record(h->q, end_job_run, end_job_done, j);
 }
 
 /* A frame from a worker, kept whole and written on the store thread. */
@@ -1941,6 +1942,34 @@ static void on_signal(uv_signal_t *s, int sig) {
     begin_shutdown(h, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* The store thread's batches that did not commit (storeq_on_failure):
+ * logged at the first and then at most every 10 s while they go on, and
+ * once when a batch commits again. */
+static void on_store_failure(void *ud, int rc, const char *msg, size_t kept) {
+    host *h = ud;
+    uint64_t now = uv_now(h->loop);
+    if (rc) {
+        metrics_add(h->m, "ferry_store_commit_failures_total", 1, NULL);
+        if (h->store_failures++ && now < h->store_fail_told + 10000)
+            return;
+        h->store_fail_told = now;
+        host_log(h, "error",
+                 json_pack("{s:s, s:I, s:I}", "error", msg ? msg : "?",
+                           "records_kept", (json_int_t)kept, "failures",
+                           (json_int_t)h->store_failures),
+                 "store: a transaction did not commit; requests that wait "
+                 "for the store are refused, workers' records are kept and "
+                 "written again");
+        return;
+    }
+    if (!h->store_failures)
+        return;
+    host_log(h, "info",
+             json_pack("{s:I}", "failures", (json_int_t)h->store_failures),
+             "store: commits again; the records kept were written");
+    h->store_failures = 0;
+}
+
 /* ---- serve ---- */
 
 int host_serve(const host_config *cfg) {
@@ -1951,6 +1980,11 @@ int host_serve(const host_config *cfg) {
     int status = 1;
 
     signal(SIGPIPE, SIG_IGN);
+    /* A write past the file-size limit (ulimit -f, systemd's LimitFSIZE)
+     * then fails with EFBIG instead of killing the host: the store's
+     * commit fails, and whoever waits for it is told so (a webhook gets
+     * 503 and is sent again), as when the disk is full. */
+    signal(SIGXFSZ, SIG_IGN);
     uv_loop_init(&loop);
     h->loop = &loop;
     h->m = metrics_new();
@@ -2013,6 +2047,7 @@ int host_serve(const host_config *cfg) {
         store_close(h->ckpt);
         goto out;
     }
+    storeq_on_failure(h->q, on_store_failure, h);
 
     http_config hc = {
         .host = cfg->listen_host,

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""`ferry serve` when its store cannot grow: the host's files are held to a
+size (RLIMIT_FSIZE, what `ulimit -f` or systemd's LimitFSIZE set; writes
+past it fail as on a full disk) while signed webhooks keep coming, then
+given room again. What a user must see:
+
+  - while the store cannot write, each webhook is answered 503 with a
+    message naming the store (so that its sender sends it again), none is
+    answered 2xx, and the host stays up (it is not killed by SIGXFSZ);
+  - the host's log says so once (and again at most every 10 s), and
+    /metrics counts the transactions that did not commit;
+  - with room again, and no restart, webhooks are answered 202 at once and
+    the log says the store commits again;
+  - every webhook answered 202, also those whose executions were running
+    when the store stopped writing, ran exactly once and is recorded as
+    succeeded with its steps; none answered 503 ran.
+
+Uses the Host helper of test_serve.py and its environment (FERRY_BIN,
+FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS); durability.integration.json and
+durability.instance.json give the signed webhook flow.
+
+Prints "ok - NAME" or "not ok - NAME: why" per case, then "N passed, M
+failed"; exits 1 if anything failed. Python 3 standard library only.
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import resource
+import sqlite3
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_serve as ts  # noqa: E402
+from test_serve import check, case  # noqa: E402
+
+with open(os.path.join(ts.DEFS, "durability.integration.json")) as f:
+    INTEGRATION = json.load(f)
+with open(os.path.join(ts.DEFS, "durability.instance.json")) as f:
+    INSTANCE_DOC = json.load(f)
+PATH = "/webhooks/%s/hook" % INSTANCE_DOC["name"]
+SECRET = INSTANCE_DOC["config"]["webhook_secret"].encode()
+ROOM = 256 * 1024  # what the files may grow past the largest of them
+MAX_SENT = 3000    # webhooks sent at most before the store must refuse
+
+
+class Sender:
+    """Signed webhooks n = 0, 1, ... on one keep-alive connection; the
+    answer of each n is kept."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+        self.next = 0
+        self.status = {}  # n -> HTTP status
+        self.body = {}    # n -> answer body (text)
+
+    def send(self):
+        n = self.next
+        self.next += 1
+        body = json.dumps({"n": n}).encode()
+        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                   timeout=20)
+        try:
+            self.conn.request("POST", PATH, body=body,
+                              headers={"Content-Type": "application/json",
+                                       "X-Signature": sig})
+            r = self.conn.getresponse()
+            self.status[n] = r.status
+            self.body[n] = r.read().decode(errors="replace")
+        except (OSError, http.client.HTTPException) as e:
+            self.status[n] = None  # no answer
+            self.body[n] = repr(e)
+            self.conn = None
+        return n
+
+
+def file_limit(pid, soft):
+    """Sets the host's RLIMIT_FSIZE soft limit (the hard one stays)."""
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def wait_settled(h, timeout=30):
+    """Waits until no execution is queued or running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = h.get("/api/v1/executions", query={"limit": 10000})
+        check(r.status == 200, "list: %r" % r)
+        busy = [x for x in r.json if x["status"] in ("queued", "running")]
+        if not busy:
+            return
+        check(time.monotonic() < deadline,
+              "%d executions still queued or running after %d s"
+              % (len(busy), timeout))
+        time.sleep(0.1)
+
+
+def from_store(db):
+    """n -> [(status, steps recorded)] of every execution, read from the
+    host's SQLite file (it runs; the file is in WAL mode)."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        rows = c.execute(
+            "SELECT json_extract(e.trigger_json, '$.body.n'), e.status,"
+            " (SELECT count(*) FROM steps s WHERE s.execution_id = e.id)"
+            " FROM executions e").fetchall()
+    finally:
+        c.close()
+    out = {}
+    for n, status, steps in rows:
+        out.setdefault(n, []).append((status, steps))
+    return out
+
+
+def cases(root):
+    h = ts.Host(root, "full")
+    h.start()
+    ts.current["host"] = h
+    s = Sender(h.port)
+    state = {}
+
+    def deploy():
+        r = h.deploy(integration=INTEGRATION, instance=INSTANCE_DOC)
+        check(r.status == 201, "deploy answered %r" % r)
+    case("deploy", deploy)
+
+    def with_room():
+        for _ in range(50):
+            s.send()
+        bad = {n: st for n, st in s.status.items() if st != 202}
+        check(not bad, "not 202: %r" % bad)
+    case("50 webhooks with room: all 202", with_room)
+
+    def no_room():
+        sizes = [os.path.getsize(os.path.join(h.dir, f))
+                 for f in os.listdir(h.dir)
+                 if os.path.isfile(os.path.join(h.dir, f))]
+        state["first_full"] = s.next
+        file_limit(h.proc.pid, max(sizes) + ROOM)
+        refused = 0
+        while refused < 20 and s.next < MAX_SENT:
+            n = s.send()
+            if s.status[n] == 503:
+                refused += 1
+        check(h.alive(), "the host died: %s" % h.log_tail())
+        check(refused == 20, "only %d webhooks of %d answered 503"
+              % (refused, s.next - state["first_full"]))
+        first = min(n for n, st in s.status.items() if st == 503)
+        state["first_503"] = first
+        odd = {n: s.status[n] for n in range(state["first_full"], s.next)
+               if s.status[n] not in (202, 503)}
+        check(not odd, "neither 202 nor 503: %r" % odd)
+        late = [n for n in range(first, s.next) if s.status[n] == 202]
+        check(not late, "202 after the first 503: %r" % late)
+        msg = json.loads(s.body[first])["error"]["message"]
+        check("store" in msg, "the 503 does not name the store: %r" % msg)
+        print("# %d webhooks answered 202 before the first 503; the 503 "
+              "says %r" % (first - state["first_full"], msg), flush=True)
+    case("the store cannot grow: each webhook answered 503 naming the store, "
+         "the host stays up", no_room)
+
+    def told():
+        with open(h.log_path, errors="replace") as f:
+            log = f.read()
+        check("store: a transaction did not commit" in log and "error=" in log,
+              "the log does not say the store failed: %s" % h.log_tail())
+        told = log.count("store: a transaction did not commit")
+        check(told <= 3, "told %d times in a few seconds" % told)
+        r = h.get("/metrics")
+        check(r.status == 200, "/metrics: %r" % r)
+        v = [float(ln.split()[-1]) for ln in r.text.splitlines()
+             if ln.startswith("ferry_store_commit_failures_total")]
+        check(v and v[0] >= 20, "ferry_store_commit_failures_total: %r" % v)
+    case("the log says so, /metrics counts the failed commits", told)
+
+    def room_again():
+        file_limit(h.proc.pid, resource.RLIM_INFINITY)
+        since = s.next
+        for _ in range(50):
+            s.send()
+        bad = {n: s.status[n] for n in range(since, s.next)
+               if s.status[n] != 202}
+        check(not bad, "not 202 with room again: %r" % bad)
+        deadline = time.monotonic() + 10
+        while True:
+            with open(h.log_path, errors="replace") as f:
+                if "store: commits again" in f.read():
+                    break
+            check(time.monotonic() < deadline,
+                  "the log does not say the store commits again: %s"
+                  % h.log_tail())
+            time.sleep(0.05)
+    case("room again, no restart: webhooks 202 at once, the log says the "
+         "store commits again", room_again)
+
+    def exactly_once():
+        wait_settled(h)
+        got = from_store(h.db)
+        acked = [n for n, st in s.status.items() if st == 202]
+        refused = [n for n, st in s.status.items() if st != 202]
+        wrong = {n: got.get(n) for n in acked
+                 if got.get(n) != [("succeeded", 1)]}
+        check(not wrong, "answered 202 and not run once, succeeded, with its "
+              "step: %r" % dict(list(wrong.items())[:10]))
+        ran = {n: got[n] for n in refused if n in got}
+        check(not ran, "answered 503 and ran: %r" % ran)
+        print("# %d answered 202 ran once each; %d answered 503 did not run"
+              % (len(acked), len(refused)), flush=True)
+    case("every webhook answered 202 ran once and succeeded, with its step; "
+         "none answered 503 ran", exactly_once)
+    ts.stop(ts.current)
+
+
+def main():
+    return ts.run_suite("ferry-full-", cases)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
