@@ -74,12 +74,12 @@ typedef struct conn {
     long answers;       /* answers read on it */
 } conn;
 
-/* The host closes a keep-alive connection idle for 10 s (core/http). A
- * request sent on one just as it does gets no answer, as with any HTTP/1.1
- * client; the requests go out on the most recently used connection first,
- * so a few can stay idle that long in a run. Those are closed instead of
- * reused, as HTTP clients' idle-connection timeouts do. */
-#define IDLE_REUSE_NS 5000000000LL
+/* `ferry serve` closes a keep-alive connection idle for 5 s. A request
+ * sent on one just as it does gets no answer, as with any HTTP/1.1 client;
+ * the requests go out on the most recently used connection first, so a few
+ * can stay idle that long in a run. Those are closed instead of reused, as
+ * HTTP clients' idle-connection timeouts do. */
+#define IDLE_REUSE_NS 2000000000LL
 
 static struct sockaddr_in addr;
 static int ep;
