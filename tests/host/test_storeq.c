@@ -369,41 +369,48 @@ static char *lines_of(store *st) {
     return out;
 }
 
-/* Starts a store thread on a new store whose commits fail while
- * commit_fails > 0, with execution ex-1 committed. */
-static storeq *failing_rig(uv_loop_t *loop, store **st, char **dir, char **db,
-                           told *t) {
+/* A store thread on a new store whose commits fail while
+ * commit_fails > 0, with execution ex-1 committed, and what it told. */
+typedef struct frig {
+    uv_loop_t loop;
+    store *st;
+    char *dir, *db;
+    storeq *q;
+    told t;
+    paced p;
+} frig;
+
+static void frig_open(frig *r) {
     char *err = NULL;
-    *st = open_store(dir, db);
+    *r = (frig){0};
+    r->st = open_store(&r->dir, &r->db);
     store_exec e = {.id = "ex-1",
                     .integration = "i",
                     .instance = "in-1",
                     .flow = "f",
                     .status = "running",
                     .created_us = 1800000000000000LL};
-    assert_int_equal((*st)->vt->exec_begin(*st, &e), 0);
-    real_vt = (*st)->vt;
+    assert_int_equal(r->st->vt->exec_begin(r->st, &e), 0);
+    real_vt = r->st->vt;
     failing_vt = *real_vt;
     failing_vt.tx_commit = failing_commit;
-    (*st)->vt = &failing_vt;
-    uv_loop_init(loop);
-    storeq *q = storeq_start(loop, *st, NULL, 0, &err);
-    assert_non_null(q);
-    storeq_on_failure(q, on_fail, t);
-    return q;
+    r->st->vt = &failing_vt;
+    uv_loop_init(&r->loop);
+    r->q = storeq_start(&r->loop, r->st, NULL, 0, &err);
+    assert_non_null(r->q);
+    storeq_on_failure(r->q, on_fail, &r->t);
 }
 
-static void failing_rig_close(uv_loop_t *loop, storeq *q, store *st, char *dir,
-                              char *db) {
+static void frig_close(frig *r) {
     int done = 0;
-    storeq_stop(q, closed, &done);
-    uv_run(loop, UV_RUN_DEFAULT);
+    storeq_stop(r->q, closed, &done);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
     assert_int_equal(done, 1);
-    assert_int_equal(uv_loop_close(loop), 0);
-    st->vt = real_vt;
-    store_close(st);
-    free(db);
-    th_rmrf(dir);
+    assert_int_equal(uv_loop_close(&r->loop), 0);
+    r->st->vt = real_vt;
+    store_close(r->st);
+    free(r->db);
+    th_rmrf(r->dir);
 }
 
 /* Two batches in a row do not commit. The job someone waits for is told
@@ -412,37 +419,33 @@ static void failing_rig_close(uv_loop_t *loop, storeq *q, store *st, char *dir,
  * the failures and the recovery are told. */
 static void test_records_kept_when_commit_fails(void **state) {
     (void)state;
-    uv_loop_t loop;
-    store *st;
-    char *dir, *db;
-    told t = {0};
-    storeq *q = failing_rig(&loop, &st, &dir, &db, &t);
-    paced p = {0};
+    frig r;
+    frig_open(&r);
     line_job j[5];
     commit_fails = 2;
     for (int i = 0; i < 5; i++) {
-        j[i] = (line_job){.p = &p, .n = i, .rc = -1};
-        p.pending++;
+        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
+        r.p.pending++;
         if (i == 2)
-            storeq_push(q, line_run, line_done, &j[i]);
+            storeq_push(r.q, line_run, line_done, &j[i]);
         else
-            storeq_push_record(q, line_run, line_done, &j[i]);
+            storeq_push_record(r.q, line_run, line_done, &j[i]);
     }
-    drain(&loop, &p);
+    drain(&r.loop, &r.p);
     assert_int_equal(commit_fails, 0);
     assert_int_equal(j[2].rc, FERRY_EIO);
     for (int i = 0; i < 5; i++)
         if (i != 2)
             assert_int_equal(j[i].rc, 0);
-    char *lines = lines_of(st);
+    char *lines = lines_of(r.st);
     assert_string_equal(lines, "line 0,line 1,line 3,line 4");
     free(lines);
-    uv_run(&loop, UV_RUN_NOWAIT); /* the recovery's news */
-    assert_true(t.failures >= 1);
-    assert_true(t.kept >= 2);
-    assert_string_equal(t.msg, "commit: disk I/O error");
-    assert_int_equal(t.recoveries, 1);
-    failing_rig_close(&loop, q, st, dir, db);
+    uv_run(&r.loop, UV_RUN_NOWAIT); /* the recovery's news */
+    assert_true(r.t.failures >= 1);
+    assert_true(r.t.kept >= 2);
+    assert_string_equal(r.t.msg, "commit: disk I/O error");
+    assert_int_equal(r.t.recoveries, 1);
+    frig_close(&r);
 }
 
 /* A statement rolls the whole transaction back in the middle of a batch:
@@ -450,28 +453,24 @@ static void test_records_kept_when_commit_fails(void **state) {
  * again with the kept records: twice). */
 static void test_batch_ended_by_a_statement(void **state) {
     (void)state;
-    uv_loop_t loop;
-    store *st;
-    char *dir, *db;
-    told t = {0};
-    storeq *q = failing_rig(&loop, &st, &dir, &db, &t);
-    paced p = {0};
-    line_job j[3] = {{.p = &p, .n = 0, .rc = -1},
-                     {.p = &p, .n = 1, .rc = -1, .breaks = 1},
-                     {.p = &p, .n = 2, .rc = -1}};
+    frig r;
+    frig_open(&r);
+    line_job j[3] = {{.p = &r.p, .n = 0, .rc = -1},
+                     {.p = &r.p, .n = 1, .rc = -1, .breaks = 1},
+                     {.p = &r.p, .n = 2, .rc = -1}};
     commit_fails = 0;
-    p.pending = 3;
-    storeq_push_record(q, line_run, line_done, &j[0]);
-    storeq_push(q, line_run, line_done, &j[1]);
-    storeq_push_record(q, line_run, line_done, &j[2]);
-    drain(&loop, &p);
+    r.p.pending = 3;
+    storeq_push_record(r.q, line_run, line_done, &j[0]);
+    storeq_push(r.q, line_run, line_done, &j[1]);
+    storeq_push_record(r.q, line_run, line_done, &j[2]);
+    drain(&r.loop, &r.p);
     assert_int_equal(j[0].rc, 0);
     assert_int_equal(j[1].rc, FERRY_EIO);
     assert_int_equal(j[2].rc, 0);
-    char *lines = lines_of(st);
+    char *lines = lines_of(r.st);
     assert_string_equal(lines, "line 0,line 2");
     free(lines);
-    failing_rig_close(&loop, q, st, dir, db);
+    frig_close(&r);
 }
 
 int main(void) {

@@ -16,15 +16,11 @@ given room again. What a user must see:
     succeeded with its steps; none answered 503 ran.
 
 Uses the Host helper of test_serve.py and its environment (FERRY_BIN,
-FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS); durability.integration.json and
-durability.instance.json give the signed webhook flow.
-
-Prints "ok - NAME" or "not ok - NAME: why" per case, then "N passed, M
-failed"; exits 1 if anything failed. Python 3 standard library only.
+FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS), and test_durability.py's signed
+webhook flow (durability.integration.json and durability.instance.json).
+Prints "ok - NAME" / "not ok - NAME: why", then "N passed, M failed".
 """
 
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -34,15 +30,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_durability as td  # noqa: E402
 import test_serve as ts  # noqa: E402
 from test_serve import check, case  # noqa: E402
 
-with open(os.path.join(ts.DEFS, "durability.integration.json")) as f:
-    INTEGRATION = json.load(f)
-with open(os.path.join(ts.DEFS, "durability.instance.json")) as f:
-    INSTANCE_DOC = json.load(f)
-PATH = "/webhooks/%s/hook" % INSTANCE_DOC["name"]
-SECRET = INSTANCE_DOC["config"]["webhook_secret"].encode()
 ROOM = 256 * 1024  # what the files may grow past the largest of them
 MAX_SENT = 3000    # webhooks sent at most before the store must refuse
 
@@ -61,15 +52,12 @@ class Sender:
     def send(self):
         n = self.next
         self.next += 1
-        body = json.dumps({"n": n}).encode()
-        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        body, headers = td.signed(n)
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
                                                    timeout=20)
         try:
-            self.conn.request("POST", PATH, body=body,
-                              headers={"Content-Type": "application/json",
-                                       "X-Signature": sig})
+            self.conn.request("POST", td.PATH, body=body, headers=headers)
             r = self.conn.getresponse()
             self.status[n] = r.status
             self.body[n] = r.read().decode(errors="replace")
@@ -126,7 +114,7 @@ def cases(root):
     state = {}
 
     def deploy():
-        r = h.deploy(integration=INTEGRATION, instance=INSTANCE_DOC)
+        r = h.deploy(integration=td.INTEGRATION, instance=td.INSTANCE_DOC)
         check(r.status == 201, "deploy answered %r" % r)
     case("deploy", deploy)
 
