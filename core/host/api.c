@@ -74,11 +74,15 @@ static void h_healthz(void *ud, http_req *r) {
 static void h_readyz(void *ud, http_req *r) {
     host *h = ud;
     int zready = h->zcur && h->zcur->ready;
-    int ready = zready && h->store_ok && !h->stopping;
+    /* not while the store thread keeps records it could not write (it
+     * tries them again every 2 s at most, so this ends by itself once
+     * the store writes again) */
+    int store_ok = h->store_ok && !h->store_kept;
+    int ready = zready && store_ok && !h->stopping;
     http_respond_json(r, ready ? 200 : 503,
                       json_pack("{s:s, s:b, s:b, s:b}", "status",
                                 ready ? "ready" : "not ready", "zygote", zready,
-                                "store", h->store_ok, "stopping", h->stopping));
+                                "store", store_ok, "stopping", h->stopping));
 }
 
 static void h_metrics(void *ud, http_req *r) {

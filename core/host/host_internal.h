@@ -95,6 +95,7 @@ struct host {
     storeq *q;
     uint64_t store_failures;  /* batches not committed since the last one */
     uint64_t store_fail_told; /* uv_now when that was last logged */
+    size_t store_kept; /* records kept by the store thread: dispatch waits */
     http_server *http;
     metrics *m;
     abi_registry *reg;         /* current components (the host's copies) */

@@ -1023,7 +1023,7 @@ static void maybe_refill(host *h);
 
 void dispatch(host *h) {
     run *prev = NULL, *r = h->qhead;
-    while (!h->stopping && h->zcur && h->zcur->ready && r &&
+    while (!h->stopping && !h->store_kept && h->zcur && h->zcur->ready && r &&
            h->nactive < (size_t)h->cfg->max_concurrency) {
         run *next = r->next;
         if (!may_start(h, r)) {
@@ -1944,11 +1944,14 @@ static void on_signal(uv_signal_t *s, int sig) {
 
 /* The store thread's batches that did not commit (storeq_on_failure):
  * logged at the first and then at most every 10 s while they go on, and
- * once when a batch commits again. */
+ * once when a batch commits again. While the store thread keeps records
+ * it could not write, no queued execution starts: it would add its own,
+ * in memory, for as long as the store cannot write. */
 static void on_store_failure(void *ud, int rc, const char *msg, size_t kept) {
     host *h = ud;
     uint64_t now = uv_now(h->loop);
     if (rc) {
+        h->store_kept = kept;
         metrics_add(h->m, "ferry_store_commit_failures_total", 1, NULL);
         if (h->store_failures++ && now < h->store_fail_told + 10000)
             return;
@@ -1968,6 +1971,8 @@ static void on_store_failure(void *ud, int rc, const char *msg, size_t kept) {
              json_pack("{s:I}", "failures", (json_int_t)h->store_failures),
              "store: commits again; the records kept were written");
     h->store_failures = 0;
+    h->store_kept = 0;
+    dispatch(h);
 }
 
 /* ---- serve ---- */

@@ -189,16 +189,19 @@ static job *keep_records(storeq *q, job *batch) {
 }
 
 /* With q->mu held, after a batch's commit: notes a failure, or the first
- * commit after failures, for the loop to tell (storeq_on_failure). */
-static void note_outcome(storeq *q, int rc) {
+ * commit after failures, for the loop to tell (storeq_on_failure). A
+ * batch of reads alone commits also when nothing can be written: only one
+ * with records (which always write) tells that the store writes again. */
+static void note_outcome(storeq *q, int rc, int records) {
     if (rc) {
         q->failing = 1;
         q->fail_rc = rc;
         snprintf(q->fail_msg, sizeof(q->fail_msg), "%s",
                  q->st->errmsg[0] ? q->st->errmsg : ferry_strerror(rc));
         q->fail_news = 1;
-    } else if (q->failing) {
+    } else if (q->failing && records) {
         q->failing = 0;
+        q->kept = 0;
         q->retry_at = 0;
         q->retry_ms = RETRY_FIRST_MS;
         q->fail_news = 1;
@@ -244,10 +247,13 @@ static void *store_thread(void *ud) {
                 q->st->vt->tx_rollback(q->st);
         }
 
+        int records = 0;
+        for (job *j = batch; j && !records; j = j->next)
+            records = j->record;
         pthread_mutex_lock(&q->mu);
         q->batches++;
         if (began)
-            note_outcome(q, rc);
+            note_outcome(q, rc, records);
         if (rc && began && !q->stopping)
             batch = keep_records(q, batch);
         size_t n = 0;

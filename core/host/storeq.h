@@ -38,7 +38,7 @@ void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg);
  * twice as long at each failure up to 2 s, until they commit (or the
  * queue stops). fn is called on the loop thread after a batch that did
  * not commit (rc, the store's message, the records kept), and once after
- * the first batch that commits again (rc 0, msg NULL). */
+ * the first batch with records that commits again (rc 0, msg NULL). */
 typedef void (*storeq_fail_fn)(void *ud, int rc, const char *msg, size_t kept);
 void storeq_on_failure(storeq *q, storeq_fail_fn fn, void *ud);
 /* Runs what is queued, joins the thread; closed(ud) once freed. */

@@ -14,6 +14,9 @@ given room again. What a user must see:
   - every webhook answered 202, also those whose executions were running
     when the store stopped writing, ran exactly once and is recorded as
     succeeded with its steps; none answered 503 ran.
+  - while records wait to be written again, no queued execution starts
+    (each would add its own) and /readyz answers 503; with room again they
+    start, /readyz answers 200, and each runs once.
 
 Uses the Host helper of test_serve.py and its environment (FERRY_BIN,
 FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS), and test_durability.py's signed
@@ -34,7 +37,7 @@ import test_durability as td  # noqa: E402
 import test_serve as ts  # noqa: E402
 from test_serve import check, case  # noqa: E402
 
-ROOM = 256 * 1024  # what the files may grow past the largest of them
+ROOM = 64 * 1024  # what the host's log may grow by while its files are held
 MAX_SENT = 3000    # webhooks sent at most before the store must refuse
 
 
@@ -74,6 +77,19 @@ def file_limit(pid, soft):
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
 
 
+def hold_files(h):
+    """Holds the host's files to ROOM past its log's size: the log can
+    still grow, but not the store, whose data (database and log together)
+    is larger, so that no checkpoint can complete and start the log
+    again: every commit that writes fails until the limit is lifted."""
+    limit = os.path.getsize(h.log_path) + ROOM
+    data = sum(os.path.getsize(h.db + x) for x in ("", "-wal")
+               if os.path.exists(h.db + x))
+    check(data > limit, "the store holds %d bytes, not more than %d"
+          % (data, limit))
+    file_limit(h.proc.pid, limit)
+
+
 def wait_settled(h, timeout=30):
     """Waits until no execution is queued or running."""
     deadline = time.monotonic() + timeout
@@ -106,6 +122,91 @@ def from_store(db):
     return out
 
 
+HOLD_INTEGRATION = {
+    "name": "full-test", "version": "1.0.0",
+    "flows": [
+        {"name": "hold", "trigger": {"type": "manual"},
+         "steps": [{"name": "nap", "action": "chaos.sleep",
+                    "input": {"ms": 2000}}]},
+        {"name": "hook", "trigger": {"type": "webhook"},
+         "steps": [{"name": "echo", "action": "core.set",
+                    "input": {"value": "{{ trigger.body.n }}"}}]}]}
+HOLD_INSTANCE = {"integration": "full-test", "name": "full-1"}
+
+
+def metric(h, name):
+    """The value of an unlabelled metric in /metrics."""
+    r = h.get("/metrics")
+    check(r.status == 200, "/metrics: %r" % r)
+    for ln in r.text.splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[-1])
+    raise ts.Fail("no %s in /metrics" % name)
+
+
+def paused_cases(root):
+    """One worker, held by a 2 s execution, 5 webhooks queued behind it,
+    then the store held to its size: when the held execution ends, its
+    records cannot be written, and the queued ones must wait."""
+    h = ts.Host(root, "paused", limits={"concurrency": 1})
+    h.start()
+    ts.current["host"] = h
+    hook = "/webhooks/full-1/hook"
+
+    def paused():
+        r = h.deploy(integration=HOLD_INTEGRATION, instance=HOLD_INSTANCE)
+        check(r.status == 201, "deploy answered %r" % r)
+        r = h.request("POST",
+                      "/api/v1/instances/full-1/flows/hold/executions", {})
+        check(r.status == 202, "starting hold: %r" % r)
+        t0 = time.monotonic()
+        h.wait_status(r.json["id"], ("running",))
+        acked = {}
+        for n in range(5):
+            r = h.request("POST", hook, {"n": n}, token=None)
+            check(r.status == 202, "webhook %d: %r" % (n, r))
+            acked[n] = r.json["execution_id"]
+        hold_files(h)
+        n = 5
+        while n < MAX_SENT:
+            r = h.request("POST", hook, {"n": n}, token=None)
+            if r.status == 503:
+                break
+            check(r.status == 202, "webhook %d: %r" % (n, r))
+            acked[n] = r.json["execution_id"]
+            n += 1
+        check(n < MAX_SENT, "no 503 in %d webhooks" % MAX_SENT)
+        time.sleep(max(0.0, t0 + 3.5 - time.monotonic()))  # hold is over
+        started = metric(h, "ferry_executions_started_total")
+        time.sleep(1.0)
+        again = metric(h, "ferry_executions_started_total")
+        queued = metric(h, "ferry_queue_depth")
+        check(again == started, "executions started while the store could "
+              "not write: %d, then %d" % (started, again))
+        check(queued >= len(acked) - 2, "%d queued of %d accepted"
+              % (queued, len(acked)))
+        r = h.get("/readyz", token=None)
+        check(r.status == 503 and r.json.get("store") is False,
+              "/readyz while records wait: %r" % r)
+        print("# %d accepted, %d started of them while the store could not "
+              "write, %d waited" % (len(acked), started - 1, queued),
+              flush=True)
+
+        file_limit(h.proc.pid, resource.RLIM_INFINITY)
+        wait_settled(h)
+        r = h.get("/readyz", token=None)
+        check(r.status == 200, "/readyz with room again: %r" % r)
+        got = {}
+        for n, xid in acked.items():
+            x = h.execution(xid)
+            got[n] = (x["status"], len(x.get("steps") or []))
+        wrong = {n: v for n, v in got.items() if v != ("succeeded", 1)}
+        check(not wrong, "not succeeded with its step: %r" % wrong)
+    case("records waiting to be written: no queued execution starts, "
+         "/readyz 503; with room again each runs once, /readyz 200", paused)
+    ts.stop(ts.current)
+
+
 def cases(root):
     h = ts.Host(root, "full")
     h.start()
@@ -126,11 +227,8 @@ def cases(root):
     case("50 webhooks with room: all 202", with_room)
 
     def no_room():
-        sizes = [os.path.getsize(os.path.join(h.dir, f))
-                 for f in os.listdir(h.dir)
-                 if os.path.isfile(os.path.join(h.dir, f))]
         state["first_full"] = s.next
-        file_limit(h.proc.pid, max(sizes) + ROOM)
+        hold_files(h)
         refused = 0
         while refused < 20 and s.next < MAX_SENT:
             n = s.send()
@@ -205,8 +303,14 @@ def cases(root):
     ts.stop(ts.current)
 
 
+def all_cases(root):
+    cases(root)
+    paused_cases(root)
+
+
 def main():
-    return ts.run_suite("ferry-full-", cases)
+    return ts.run_suite("ferry-full-", all_cases, (os.path.join(ts.FIXTURES,
+                                                                "chaos.so"),))
 
 
 if __name__ == "__main__":
