@@ -88,14 +88,18 @@ static int64_t mono_us(void) {
 }
 
 /* With q->mu held and jobs queued: waits until the next transaction may
- * start (see STOREQ_COMMIT_EVERY_US). */
+ * start (see STOREQ_COMMIT_EVERY_US), or, after a batch that did not
+ * commit, until its records' retry (see keep_records), however many are
+ * queued: only a job someone waits for is not held. */
 static void pace(storeq *q) {
     int64_t due = q->last_commit + STOREQ_COMMIT_EVERY_US;
-    if (q->retry_at > due)
-        due = q->retry_at; /* records kept from a failed batch */
+    int retry = q->retry_at > due;
+    if (retry)
+        due = q->retry_at;
     int waited = 0;
     q->pacing = 1;
-    while (!q->stopping && !q->urgent && q->ntodo < STOREQ_BATCH_FULL) {
+    while (!q->stopping && !q->urgent &&
+           (retry || q->ntodo < STOREQ_BATCH_FULL)) {
         int64_t now = mono_us();
         if (now >= due)
             break;

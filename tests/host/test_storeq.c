@@ -356,7 +356,7 @@ static char *lines_of(store *st) {
     json_t *got = NULL;
     assert_int_equal(st->vt->exec_get(st, "ex-1", &got), 0);
     json_t *logs = json_object_get(got, "logs");
-    char *out = calloc(1, 4096);
+    char *out = calloc(1, 16384);
     assert_non_null(out);
     size_t i;
     json_t *l;
@@ -448,6 +448,48 @@ static void test_records_kept_when_commit_fails(void **state) {
     frig_close(&r);
 }
 
+/* 300 records, more than a full batch, and three commits that fail: the
+ * records wait for their retry each time (50, 100, then 200 ms) instead of
+ * being tried again at once, since a full batch does not cut that wait. */
+static void test_kept_records_wait_for_their_retry(void **state) {
+    (void)state;
+    frig r;
+    frig_open(&r);
+    enum { N = 300 };
+    line_job *j = calloc(N, sizeof(*j));
+    assert_non_null(j);
+    uint64_t b0, b1, jobs, paced;
+    storeq_stats(r.q, &b0, &jobs, &paced);
+    commit_fails = 3;
+    int64_t t0 = now_us();
+    for (int i = 0; i < N; i++) {
+        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
+        r.p.pending++;
+        storeq_push_record(r.q, line_run, line_done, &j[i]);
+    }
+    drain(&r.loop, &r.p);
+    int64_t took_ms = (now_us() - t0) / 1000;
+    storeq_stats(r.q, &b1, &jobs, &paced);
+    fprintf(stderr, "%d records, 3 failed commits: %llu batches in %lld ms\n",
+            N, (unsigned long long)(b1 - b0), (long long)took_ms);
+    assert_int_equal(commit_fails, 0);
+    assert_true(b1 - b0 <= 8);
+    assert_true(took_ms >= 350);
+    char *lines = lines_of(r.st);
+    assert_int_equal(strlen(lines) > 0, 1);
+    int n = 0;
+    for (char *p = lines; p; p = strchr(p, ',')) {
+        if (*p == ',')
+            p++;
+        assert_int_equal(atoi(p + 5), n);
+        n++;
+    }
+    assert_int_equal(n, N);
+    free(lines);
+    free(j);
+    frig_close(&r);
+}
+
 /* A statement rolls the whole transaction back in the middle of a batch:
  * the jobs after it must not run (each would commit on its own, and run
  * again with the kept records: twice). */
@@ -479,6 +521,7 @@ int main(void) {
         cmocka_unit_test(test_records_share_transactions),
         cmocka_unit_test(test_log_file_made_ready_ahead),
         cmocka_unit_test(test_records_kept_when_commit_fails),
+        cmocka_unit_test(test_kept_records_wait_for_their_retry),
         cmocka_unit_test(test_batch_ended_by_a_statement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
