@@ -30,7 +30,9 @@ storeq *storeq_start(uv_loop_t *loop, store *st, store *ckpt, int ckpt_ms,
 void storeq_push(storeq *q, storeq_fn fn, storeq_done done, void *arg);
 /* Queues a job nobody waits for (a worker's record): it may wait up to a
  * millisecond for more jobs to share its transaction (see storeq.c). Jobs
- * still run in the order they were pushed, whichever function pushed them. */
+ * still run in the order they were pushed, whichever function pushed them.
+ * If its batch does not commit, fn runs again in a later one (its earlier
+ * run was rolled back): fn must keep nothing of a run outside the store. */
 void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg);
 /* A batch that did not commit is rolled back whole: the jobs someone
  * waits for are told the error (commit_rc), and the records (jobs pushed
