@@ -53,8 +53,7 @@ struct storeq {
     /* Batches that did not commit (see keep_records). */
     int64_t retry_at;   /* kept records wait until then, monotonic us */
     int retry_ms;       /* the wait after the next failure */
-    int failing;        /* the last batch did not commit */
-    int fail_rc;        /* its error */
+    int fail_rc;        /* the last batch did not commit: its error, or 0 */
     char fail_msg[512]; /* and the store's message */
     size_t kept;        /* records kept from it */
     int fail_news;      /* failures, or a recovery, not yet told */
@@ -198,13 +197,12 @@ static job *keep_records(storeq *q, job *batch) {
  * with records (which always write) tells that the store writes again. */
 static void note_outcome(storeq *q, int rc, int records) {
     if (rc) {
-        q->failing = 1;
         q->fail_rc = rc;
         snprintf(q->fail_msg, sizeof(q->fail_msg), "%s",
                  q->st->errmsg[0] ? q->st->errmsg : ferry_strerror(rc));
         q->fail_news = 1;
-    } else if (q->failing && records) {
-        q->failing = 0;
+    } else if (q->fail_rc && records) {
+        q->fail_rc = 0;
         q->kept = 0;
         q->retry_at = 0;
         q->retry_ms = RETRY_FIRST_MS;
@@ -234,13 +232,19 @@ static void *store_thread(void *ud) {
         if (began)
             reserve_log(q);
         int rc = 0;
-        int ended = 0; /* a statement rolled the transaction back */
+        int ended = 0;   /* a statement rolled the transaction back */
+        int records = 0; /* the batch has a record (which always writes) */
+        size_t n = 0;
+        job *last = NULL;
         for (job *j = batch; j; j = j->next) {
             if (j->fn && !ended)
                 j->fn(q->st, j->arg);
             if (began && !ended && q->st->vt->tx_open &&
                 !q->st->vt->tx_open(q->st))
                 ended = 1; /* the rest would commit one by one: not run */
+            records |= j->record;
+            last = j;
+            n++;
         }
         if (began) {
             rc = ended ? FERRY_EIO : q->st->vt->tx_commit(q->st);
@@ -251,20 +255,19 @@ static void *store_thread(void *ud) {
                 q->st->vt->tx_rollback(q->st);
         }
 
-        int records = 0;
-        for (job *j = batch; j && !records; j = j->next)
-            records = j->record;
         pthread_mutex_lock(&q->mu);
         q->batches++;
         if (began)
             note_outcome(q, rc, records);
-        if (rc && began && !q->stopping)
+        if (rc && began && !q->stopping) {
+            /* rare: count what is left of the batch */
             batch = keep_records(q, batch);
-        size_t n = 0;
-        job *last = NULL;
-        for (job *j = batch; j; j = j->next) {
-            last = j;
-            n++;
+            n = 0;
+            last = NULL;
+            for (job *j = batch; j; j = j->next) {
+                last = j;
+                n++;
+            }
         }
         q->jobs += n;
         if (batch) {
@@ -379,14 +382,15 @@ static void on_finished(uv_async_t *a) {
     int rc = q->finished_rc;
     q->finished = q->finished_tail = NULL;
     q->finished_rc = 0;
-    int news = q->fail_news;
-    int fail_rc = q->failing ? q->fail_rc : 0;
+    int news = q->fail_news && q->on_fail;
+    int fail_rc = q->fail_rc;
     char msg[sizeof(q->fail_msg)];
-    memcpy(msg, q->fail_msg, sizeof(msg));
+    if (news && fail_rc)
+        memcpy(msg, q->fail_msg, sizeof(msg));
     size_t kept = q->kept;
     q->fail_news = 0;
     pthread_mutex_unlock(&q->mu);
-    if (news && q->on_fail)
+    if (news)
         q->on_fail(q->fail_ud, fail_rc, fail_rc ? msg : NULL, kept);
     while (list) {
         job *next = list->next;
