@@ -96,6 +96,7 @@ struct host {
     uint64_t store_failures;  /* batches not committed since the last one */
     uint64_t store_fail_told; /* uv_now when that was last logged */
     size_t store_kept; /* records kept by the store thread: dispatch waits */
+    size_t store_lost; /* records the stop gave up: the host exits 1 */
     http_server *http;
     metrics *m;
     abi_registry *reg;         /* current components (the host's copies) */

@@ -171,7 +171,7 @@ static void tick_done(tick_job *j, int commit_rc) {
     if (commit_rc) {
         host_log(h, "error", tick_fields(j),
                  "schedule: the tick was not recorded: %s",
-                 ferry_strerror(commit_rc));
+                 storeq_error(h->q, commit_rc));
     } else if (j->rc == FERRY_EEXISTS) {
         host_log(h, "info", tick_fields(j),
                  "schedule: this tick was already fired; nothing started");

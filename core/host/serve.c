@@ -1143,7 +1143,7 @@ static void refill_done(void *arg, int commit_rc) {
         /* Nothing was taken: the next dispatch asks again. */
         host_log(h, "error", NULL,
                  "cannot take up queued executions from the store: %s",
-                 j->rc ? j->err : ferry_strerror(commit_rc));
+                 j->rc ? j->err : storeq_error(h->q, commit_rc));
         json_decref(j->rows);
         free(j);
         return;
@@ -1277,14 +1277,14 @@ static void enqueue_done(void *arg, int commit_rc) {
     if (!j->rc && commit_rc) {
         j->rc = commit_rc;
         snprintf(j->err, sizeof(j->err), "the store did not commit: %s",
-                 ferry_strerror(commit_rc));
+                 storeq_error(h->q, commit_rc));
     }
     if (j->rc == FERRY_EEXISTS && j->dedupe_key) {
         /* A duplicate: nothing queued, the first execution's id (once
          * what read it is committed: it may be in this batch). */
         if (commit_rc)
             snprintf(j->err, sizeof(j->err), "the store did not commit: %s",
-                     ferry_strerror(commit_rc));
+                     storeq_error(h->q, commit_rc));
         if (j->done)
             j->done(j->ud, commit_rc ? NULL : j->first_id,
                     commit_rc ? 503 : 200, commit_rc ? j->err : NULL);
@@ -1947,12 +1947,24 @@ static void on_signal(uv_signal_t *s, int sig) {
  * once when a batch commits again. While the store thread keeps records
  * it could not write, no queued execution starts: it would add its own,
  * in memory, for as long as the store cannot write. */
-static void on_store_failure(void *ud, int rc, const char *msg, size_t kept) {
+static void on_store_failure(void *ud, int rc, const char *msg, size_t kept,
+                             size_t lost) {
     host *h = ud;
     uint64_t now = uv_now(h->loop);
     if (rc) {
         h->store_kept = kept;
         metrics_add(h->m, "ferry_store_commit_failures_total", 1, NULL);
+        if (lost) {
+            /* The stop gave them up (storeq_stop): never rate-limited. */
+            h->store_lost += lost;
+            host_log(h, "error",
+                     json_pack("{s:s, s:I}", "error", msg ? msg : "?",
+                               "records_lost", (json_int_t)lost),
+                     "store: the host stops with records it could not "
+                     "write; they are lost, and the executions they belong "
+                     "to are recorded as interrupted at the next start");
+            return;
+        }
         if (h->store_failures++ && now < h->store_fail_told + 10000)
             return;
         h->store_fail_told = now;
@@ -2112,7 +2124,7 @@ int host_serve(const host_config *cfg) {
                  cfg->components_dir);
 
     uv_run(&loop, UV_RUN_DEFAULT);
-    status = 0;
+    status = h->store_lost ? 1 : 0; /* a stop that lost records: not clean */
 out:
     host_oauth_free(h);
     memset(&h->key, 0, sizeof(h->key));

@@ -56,7 +56,10 @@ struct storeq {
     int fail_rc;        /* the last batch did not commit: its error, or 0 */
     char fail_msg[512]; /* and the store's message */
     size_t kept;        /* records kept from it */
+    size_t lost;        /* records given up at the stop (STOP_RETRY_MS) */
+    int64_t stop_by;    /* when the stop gives kept records up, monotonic us */
     int fail_news;      /* failures, or a recovery, not yet told */
+    char done_msg[512]; /* the loop's copy of fail_msg (storeq_error) */
     storeq_fail_fn on_fail;
     void *fail_ud;
 };
@@ -65,6 +68,10 @@ struct storeq {
  * again, doubled at each failure up to RETRY_MAX_MS. */
 #define RETRY_FIRST_MS 50
 #define RETRY_MAX_MS 2000
+/* Once the queue stops, records it could not write are tried again as
+ * above for up to this long, then given up (and counted: `lost`). A stop
+ * must end: the host's grace period is over by then. */
+#define STOP_RETRY_MS 3000
 
 /* Group commit, paced. Most jobs are a worker's records (steps, logs, its
  * start and end), which nobody waits for: while only such jobs are queued,
@@ -94,10 +101,11 @@ static void pace(storeq *q) {
     int64_t due = q->last_commit + STOREQ_COMMIT_EVERY_US;
     int retry = q->retry_at > due;
     if (retry)
-        due = q->retry_at;
+        due =
+            q->stopping && q->retry_at > q->stop_by ? q->stop_by : q->retry_at;
     int waited = 0;
     q->pacing = 1;
-    while (!q->stopping && !q->urgent &&
+    while ((retry || !q->stopping) && !q->urgent &&
            (retry || q->ntodo < STOREQ_BATCH_FULL)) {
         int64_t now = mono_us();
         if (now >= due)
@@ -259,7 +267,10 @@ static void *store_thread(void *ud) {
         q->batches++;
         if (began)
             note_outcome(q, rc, records);
-        if (rc && began && !q->stopping) {
+        if (rc && began && q->stopping && mono_us() >= q->stop_by) {
+            for (job *j = batch; j; j = j->next)
+                q->lost += j->record != 0;
+        } else if (rc && began) {
             /* rare: count what is left of the batch */
             batch = keep_records(q, batch);
             n = 0;
@@ -387,11 +398,14 @@ static void on_finished(uv_async_t *a) {
     char msg[sizeof(q->fail_msg)];
     if (news && fail_rc)
         memcpy(msg, q->fail_msg, sizeof(msg));
-    size_t kept = q->kept;
+    if (rc)
+        memcpy(q->done_msg, q->fail_msg, sizeof(q->done_msg));
+    size_t kept = q->kept, lost = q->lost;
     q->fail_news = 0;
+    q->lost = 0;
     pthread_mutex_unlock(&q->mu);
     if (news)
-        q->on_fail(q->fail_ud, fail_rc, fail_rc ? msg : NULL, kept);
+        q->on_fail(q->fail_ud, fail_rc, fail_rc ? msg : NULL, kept, lost);
     while (list) {
         job *next = list->next;
         if (list->done)
@@ -496,9 +510,16 @@ static void on_async_closed(uv_handle_t *h) {
         closed(ud);
 }
 
+const char *storeq_error(storeq *q, int rc) {
+    if (rc && q->done_msg[0])
+        return q->done_msg;
+    return ferry_strerror(rc);
+}
+
 void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud) {
     pthread_mutex_lock(&q->mu);
     q->stopping = 1;
+    q->stop_by = mono_us() + (int64_t)STOP_RETRY_MS * 1000;
     pthread_cond_signal(&q->cv);
     pthread_cond_signal(&q->ckpt_cv);
     pthread_mutex_unlock(&q->mu);

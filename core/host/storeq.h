@@ -37,12 +37,19 @@ void storeq_push_record(storeq *q, storeq_fn fn, storeq_done done, void *arg);
 /* A batch that did not commit is rolled back whole: the jobs someone
  * waits for are told the error (commit_rc), and the records (jobs pushed
  * with storeq_push_record) are kept and run again, after 50 ms, then
- * twice as long at each failure up to 2 s, until they commit (or the
- * queue stops). fn is called on the loop thread after a batch that did
- * not commit (rc, the store's message, the records kept), and once after
- * the first batch with records that commits again (rc 0, msg NULL). */
-typedef void (*storeq_fail_fn)(void *ud, int rc, const char *msg, size_t kept);
+ * twice as long at each failure up to 2 s, until they commit. Once the
+ * queue stops, they are tried so for up to 3 s more, then given up.
+ * fn is called on the loop thread after a batch that did not commit (rc,
+ * the store's message, the records kept, and those given up at the stop:
+ * `lost`), and once after the first batch with records that commits
+ * again (rc 0, msg NULL). */
+typedef void (*storeq_fail_fn)(void *ud, int rc, const char *msg, size_t kept,
+                               size_t lost);
 void storeq_on_failure(storeq *q, storeq_fail_fn fn, void *ud);
+/* For a done function told commit_rc != 0: what the store said of the
+ * batch that did not commit ("database or disk is full"), or
+ * ferry_strerror(rc). Loop thread only. */
+const char *storeq_error(storeq *q, int rc);
 /* Runs what is queued, joins the thread; closed(ud) once freed. */
 void storeq_stop(storeq *q, void (*closed)(void *ud), void *ud);
 /* Batches committed, jobs run, and batches that waited for more jobs (see

@@ -306,15 +306,17 @@ static int failing_commit(store *s) {
 
 typedef struct told {
     int failures, recoveries;
-    size_t kept;
+    size_t kept, lost;
     char msg[128];
 } told;
 
-static void on_fail(void *ud, int rc, const char *msg, size_t kept) {
+static void on_fail(void *ud, int rc, const char *msg, size_t kept,
+                    size_t lost) {
     told *t = ud;
     if (rc) {
         t->failures++;
         t->kept = kept;
+        t->lost += lost;
         snprintf(t->msg, sizeof(t->msg), "%s", msg ? msg : "");
     } else {
         t->recoveries++;
@@ -401,16 +403,24 @@ static void frig_open(frig *r) {
     storeq_on_failure(r->q, on_fail, &r->t);
 }
 
-static void frig_close(frig *r) {
+static void frig_stop(frig *r) {
     int done = 0;
     storeq_stop(r->q, closed, &done);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     assert_int_equal(done, 1);
     assert_int_equal(uv_loop_close(&r->loop), 0);
+}
+
+static void frig_free(frig *r) {
     r->st->vt = real_vt;
     store_close(r->st);
     free(r->db);
     th_rmrf(r->dir);
+}
+
+static void frig_close(frig *r) {
+    frig_stop(r);
+    frig_free(r);
 }
 
 /* Two batches in a row do not commit. The job someone waits for is told
@@ -515,6 +525,63 @@ static void test_batch_ended_by_a_statement(void **state) {
     frig_close(&r);
 }
 
+/* The queue stops while its records cannot be written: they are tried
+ * again during the stop, and written once the store commits again (here
+ * after three more failures, 350 ms), with nothing told lost. */
+static void test_stop_writes_kept_records(void **state) {
+    (void)state;
+    frig r;
+    frig_open(&r);
+    line_job j[5];
+    commit_fails = 4;
+    for (int i = 0; i < 5; i++) {
+        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
+        r.p.pending++;
+        storeq_push_record(r.q, line_run, line_done, &j[i]);
+    }
+    frig_stop(&r);
+    assert_int_equal(commit_fails, 0);
+    assert_int_equal(r.p.pending, 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(j[i].rc, 0);
+    assert_int_equal(r.t.lost, 0);
+    char *lines = lines_of(r.st);
+    assert_string_equal(lines, "line 0,line 1,line 2,line 3,line 4");
+    free(lines);
+    frig_free(&r);
+}
+
+/* A store that never commits again: the stop gives the records up after
+ * its 3 s of tries, and tells how many were lost. */
+static void test_stop_gives_records_up(void **state) {
+    (void)state;
+    frig r;
+    frig_open(&r);
+    line_job j[5];
+    commit_fails = 1000000;
+    for (int i = 0; i < 5; i++) {
+        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
+        r.p.pending++;
+        storeq_push_record(r.q, line_run, line_done, &j[i]);
+    }
+    int64_t t0 = now_us();
+    frig_stop(&r);
+    int64_t took_ms = (now_us() - t0) / 1000;
+    fprintf(stderr, "stop with records that cannot be written: %lld ms\n",
+            (long long)took_ms);
+    assert_true(took_ms >= 2900 && took_ms < 6000);
+    commit_fails = 0;
+    assert_int_equal(r.p.pending, 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(j[i].rc, FERRY_EIO);
+    assert_int_equal(r.t.lost, 5);
+    assert_string_equal(r.t.msg, "commit: disk I/O error");
+    char *lines = lines_of(r.st);
+    assert_string_equal(lines, "");
+    free(lines);
+    frig_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_starts_again_under_steady_commits),
@@ -523,6 +590,8 @@ int main(void) {
         cmocka_unit_test(test_records_kept_when_commit_fails),
         cmocka_unit_test(test_kept_records_wait_for_their_retry),
         cmocka_unit_test(test_batch_ended_by_a_statement),
+        cmocka_unit_test(test_stop_writes_kept_records),
+        cmocka_unit_test(test_stop_gives_records_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@ past it fail as on a full disk) while signed webhooks keep coming, then
 given room again. What a user must see:
 
   - while the store cannot write, each webhook is answered 503 with a
-    message naming the store (so that its sender sends it again), none is
+    message naming the store and what it said (so that its sender sends it
+    again and its operator knows why), none is
     answered 2xx, and the host stays up (it is not killed by SIGXFSZ);
   - the host's log says so once (and again at most every 10 s), and
     /metrics counts the transactions that did not commit;
@@ -17,6 +18,10 @@ given room again. What a user must see:
   - while records wait to be written again, no queued execution starts
     (each would add its own) and /readyz answers 503; with room again they
     start, /readyz answers 200, and each runs once.
+  - SIGTERM while the store still cannot write: the host tries its records
+    again for 3 s, then says in its log how many it lost and exits 1; at
+    the next start the execution they belonged to is failed as
+    interrupted, not left running.
 
 Uses the Host helper of test_serve.py and its environment (FERRY_BIN,
 FERRY_SERVE_FIXTURES, FERRY_SERVE_DEFS), and test_durability.py's signed
@@ -28,6 +33,7 @@ import http.client
 import json
 import os
 import resource
+import signal
 import sqlite3
 import sys
 import time
@@ -246,6 +252,10 @@ def cases(root):
         check(not late, "202 after the first 503: %r" % late)
         msg = json.loads(s.body[first])["error"]["message"]
         check("store" in msg, "the 503 does not name the store: %r" % msg)
+        # what the store said (SQLite: "disk I/O error" past the limit,
+        # "database or disk is full" on a full disk), not a bare errno
+        check("disk" in msg, "the 503 does not say the store's reason: %r"
+              % msg)
         print("# %d webhooks answered 202 before the first 503; the 503 "
               "says %r" % (first - state["first_full"], msg), flush=True)
     case("the store cannot grow: each webhook answered 503 naming the store, "
@@ -303,9 +313,56 @@ def cases(root):
     ts.stop(ts.current)
 
 
+def stop_cases(root):
+    """SIGTERM while an execution's records cannot be written."""
+    h = ts.Host(root, "stopfull", limits={"concurrency": 1}, grace="10s")
+    h.start()
+    ts.current["host"] = h
+    state = {}
+
+    def stop_full():
+        r = h.deploy(integration=HOLD_INTEGRATION, instance=HOLD_INSTANCE)
+        check(r.status == 201, "deploy answered %r" % r)
+        r = h.request("POST",
+                      "/api/v1/instances/full-1/flows/hold/executions", {})
+        check(r.status == 202, "starting hold: %r" % r)
+        state["id"] = r.json["id"]
+        h.wait_status(state["id"], ("running",))
+        hold_files(h)
+        ts.current["host"] = None
+        t0 = time.monotonic()
+        h.signal(signal.SIGTERM)
+        rc = h.wait_exit(20)
+        took = time.monotonic() - t0
+        check(rc == 1, "exit status %r after SIGTERM with records lost: %s"
+              % (rc, h.log_tail()))
+        with open(h.log_path, errors="replace") as f:
+            lost = [ln for ln in f if "records_lost" in ln]
+        check(lost and "they are lost" in lost[-1],
+              "the log does not say records were lost: %s" % h.log_tail())
+        # The 2 s hold ends within the grace, then 3 s of tries.
+        check(took >= 3.0, "stopped %.1f s after SIGTERM: the records were "
+              "not tried again" % took)
+        print("# stopped %.1f s after SIGTERM; %s" % (took, lost[-1].strip()),
+              flush=True)
+    case("SIGTERM while the store cannot write: records tried for 3 s, the "
+         "loss logged, exit 1", stop_full)
+
+    def after():
+        check("id" in state, "the SIGTERM case did not get that far")
+        h.kill_all()
+        h.start()  # its own process: no file-size limit
+        ts.current["host"] = h
+        x = h.wait_done(state["id"], timeout=10)
+        ts.expect_failed(x, "interrupted:")
+    case("at the next start that execution is failed as interrupted", after)
+    ts.stop(ts.current)
+
+
 def all_cases(root):
     cases(root)
     paused_cases(root)
+    stop_cases(root)
 
 
 def main():
