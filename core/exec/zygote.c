@@ -76,6 +76,7 @@ static const flow_integration *cached_integration(const abi_registry *reg,
         return NULL;
     flow_integration_free(slot->ig);
     *slot = (ig_entry){h, ig, ++ig_clock};
+    malloc_trim(0);
     return ig;
 }
 
@@ -541,6 +542,7 @@ int exec_zygote_main(int ctl, const char *components_dir) {
     json_t *ready = describe_registry(&reg, getpid());
     frame_send(ctl, ready, -1);
     json_decref(ready);
+    malloc_trim(0);
 
     zygote z = {.reg = &reg,
                 .ctl = ctl,
