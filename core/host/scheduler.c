@@ -30,6 +30,10 @@
  * at most this many are counted before the search gives up. */
 #define SCHED_MAX_MISSED_LISTED 100
 #define SCHED_MAX_MISSED_SCANNED 1000000
+/* A run_once tick that the store did not commit: its catch-up is looked
+ * for again after this long, doubled at each failure up to the most. */
+#define SCHED_RETRY_FIRST_MS 1000
+#define SCHED_RETRY_MAX_MS 30000
 
 typedef struct sched_entry {
     struct host_sched *s;
@@ -50,7 +54,13 @@ struct host_sched {
     /* The ticks fired since the last flush, in order: one store job for
      * all of them (see flush). */
     struct tick_job *pending, *pending_tail;
-    size_t open; /* entries whose timer is not closed yet, and fresh */
+    /* run_once ticks the store did not commit, by schedule, and the timer
+     * that fires their catch-ups (see retry_misfires). */
+    struct failed_tick *failed;
+    uv_timer_t retry;
+    int retry_ms;
+    int retry_armed;
+    size_t open; /* entries whose timer is not closed yet, fresh, retry */
     int stopped;
 };
 
@@ -84,6 +94,7 @@ typedef struct tick_job {
     char id[40];
     int64_t fire_us;
     int execute;    /* 0: record the tick only (a singleton flow was busy) */
+    int run_once;   /* the schedule's misfire is run_once */
     json_t *missed; /* a run_once catch-up's list, or NULL */
     int64_t nmissed;
     json_t *trigger;
@@ -166,12 +177,91 @@ static json_t *tick_fields(const tick_job *j) {
                      j->flow, "scheduled", when);
 }
 
+/* The fire times of one run_once schedule whose ticks the store did not
+ * commit: its catch-up, once the store commits again. */
+typedef struct failed_tick {
+    char *instance, *flow;
+    int64_t latest_us; /* the latest of them: the catch-up's key */
+    json_t *missed;    /* the latest SCHED_MAX_MISSED_LISTED, oldest first */
+    int64_t count;
+    struct failed_tick *next;
+} failed_tick;
+
+static void failed_free(failed_tick *f) {
+    while (f) {
+        failed_tick *next = f->next;
+        free(f->instance);
+        free(f->flow);
+        json_decref(f->missed);
+        free(f);
+        f = next;
+    }
+}
+
+/* Notes the times of tick j (its own, or those a catch-up carried). */
+static void failed_note(struct host_sched *s, const tick_job *j) {
+    failed_tick *f = s->failed;
+    while (f &&
+           (strcmp(f->instance, j->dep->instance) || strcmp(f->flow, j->flow)))
+        f = f->next;
+    if (!f) {
+        f = calloc(1, sizeof(*f));
+        if (!f)
+            return;
+        f->instance = strdup(j->dep->instance);
+        f->flow = strdup(j->flow);
+        f->missed = json_array();
+        if (!f->instance || !f->flow || !f->missed) {
+            failed_free(f);
+            return;
+        }
+        f->next = s->failed;
+        s->failed = f;
+    }
+    /* (in its trigger once made, or still its own if its batch ended
+     * before it ran) */
+    const json_t *carried =
+        j->trigger ? json_object_get(j->trigger, "missed") : j->missed;
+    if (json_is_array(carried)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(carried, i, v) json_array_append(f->missed, v);
+        f->count += j->nmissed;
+    } else {
+        char when[40];
+        sched_format_time(NULL, j->fire_us / 1000000, when, sizeof(when));
+        json_array_append_new(f->missed, json_string(when));
+        f->count++;
+    }
+    while (json_array_size(f->missed) > SCHED_MAX_MISSED_LISTED)
+        json_array_remove(f->missed, 0);
+    if (j->fire_us > f->latest_us)
+        f->latest_us = j->fire_us;
+}
+
+static void retry_misfires(struct host_sched *s);
+
 static void tick_done(tick_job *j, int commit_rc) {
     host *h = j->h;
-    if (commit_rc) {
+    /* Not recorded: the batch did not commit, or the tick's own row was
+     * refused by the store (its statement alone rolled back). */
+    int lost = commit_rc || j->rc == FERRY_EIO;
+    const char *why =
+        commit_rc ? storeq_error(h->q, commit_rc) : (j->err ? j->err : "?");
+    if (lost && j->run_once) {
         host_log(h, "error", tick_fields(j),
-                 "schedule: the tick was not recorded: %s",
-                 storeq_error(h->q, commit_rc));
+                 "schedule: the tick was not recorded: %s; it runs once "
+                 "the store commits again (misfire run_once)",
+                 why);
+        if (h->sched && !h->sched->stopped) {
+            failed_note(h->sched, j);
+            retry_misfires(h->sched);
+        }
+    } else if (lost) {
+        host_log(h, "error", tick_fields(j),
+                 "schedule: the tick was not recorded: %s; not run "
+                 "(misfire skip)",
+                 why);
     } else if (j->rc == FERRY_EEXISTS) {
         host_log(h, "info", tick_fields(j),
                  "schedule: this tick was already fired; nothing started");
@@ -183,6 +273,8 @@ static void tick_done(tick_job *j, int commit_rc) {
                  "schedule: singleton flow still running; tick recorded, "
                  "no execution started");
     } else {
+        if (j->run_once && h->sched)
+            h->sched->retry_ms = 0; /* the store commits ticks again */
         run *r = run_new(h, j->id, j->dep, j->flow, j->trigger);
         if (r) {
             r->queued_us = j->created_us;
@@ -253,6 +345,7 @@ static void fire(host *h, sched_entry *e, int64_t fire_s, json_t *missed,
     j->zone = e->spec.zone;
     j->fire_us = fire_s * 1000000;
     j->execute = !singleton_busy(h, e->dep, e->fdef);
+    j->run_once = e->spec.run_once != 0;
     j->missed = missed;
     j->nmissed = nmissed;
     struct host_sched *s = e->s;
@@ -476,10 +569,11 @@ static void misfire_done(void *arg, int commit_rc) {
     host *h = j->h;
     (void)commit_rc;
     /* Only if the scheduler that asked is still the live one. */
+    int live = h->sched == j->s && !j->s->stopped;
     entry_index ix = {0};
-    if (h->sched == j->s && !j->s->stopped)
+    if (live)
         index_build(&ix, j->s->entries);
-    for (size_t i = 0; h->sched == j->s && !j->s->stopped && i < j->n; i++) {
+    for (size_t i = 0; live && i < j->n; i++) {
         last_item *it = &j->items[i];
         if (!it->found)
             continue; /* a new schedule does not catch up */
@@ -555,6 +649,50 @@ static void check_misfires(struct host_sched *s) {
     storeq_push(s->h->q, misfire_run, misfire_done, j);
 }
 
+/* Fires the catch-up of each run_once schedule whose ticks the store did
+ * not commit: one execution, keyed by the latest of those fire times, with
+ * all of them listed in its payload as for a catch-up at start. If the
+ * store still cannot write, that tick fails in turn and its times are
+ * noted again (failed_note), for the next try. */
+static void on_retry(uv_timer_t *t) {
+    struct host_sched *s = t->data;
+    s->retry_armed = 0;
+    failed_tick *list = s->failed;
+    s->failed = NULL;
+    if (s->stopped) {
+        failed_free(list);
+        return;
+    }
+    entry_index ix = {0};
+    index_build(&ix, s->entries);
+    for (failed_tick *f = list; f; f = f->next) {
+        sched_entry *e = index_find(&ix, f->instance, f->flow);
+        if (!e || !e->spec.run_once)
+            continue; /* undeployed or changed since */
+        host_log(s->h, "info",
+                 json_pack("{s:s, s:s, s:I}", "instance", f->instance, "flow",
+                           f->flow, "missed", (json_int_t)f->count),
+                 "schedule: fire times were missed while the store could not "
+                 "write; one catch-up run (misfire run_once)");
+        fire(s->h, e, f->latest_us / 1000000, json_incref(f->missed), f->count);
+    }
+    index_free(&ix);
+    failed_free(list);
+}
+
+/* Arms the timer of the catch-ups (on_retry): 1 s after a run_once tick
+ * was not committed, then twice as long after each failed try, up to
+ * 30 s. */
+static void retry_misfires(struct host_sched *s) {
+    if (s->retry_armed || s->stopped)
+        return;
+    s->retry_ms = s->retry_ms ? s->retry_ms * 2 : SCHED_RETRY_FIRST_MS;
+    if (s->retry_ms > SCHED_RETRY_MAX_MS)
+        s->retry_ms = SCHED_RETRY_MAX_MS;
+    s->retry_armed = 1;
+    uv_timer_start(&s->retry, on_retry, (uint64_t)s->retry_ms, 0);
+}
+
 /* ---- the interface ---- */
 
 /* Runs once per loop iteration, after the timers, just before the loop
@@ -588,6 +726,9 @@ void host_sched_start(host *h) {
     s->fresh.data = s;
     uv_prepare_start(&s->fresh, on_prepare);
     uv_unref((uv_handle_t *)&s->fresh);
+    s->open++;
+    uv_timer_init(h->loop, &s->retry);
+    s->retry.data = s;
     s->open++;
     build_entries(s, NULL, NULL);
     check_misfires(s);
@@ -631,7 +772,19 @@ void host_sched_stop(host *h) {
     h->sched = NULL;
     s->stopped = 1;
     flush(s);
+    size_t nfailed = 0;
+    for (failed_tick *f = s->failed; f; f = f->next)
+        nfailed++;
+    if (nfailed)
+        host_log(h, "warn",
+                 json_pack("{s:I}", "schedules", (json_int_t)nfailed),
+                 "schedule: the host stops before the store committed the "
+                 "catch-ups of ticks it could not record; the next start "
+                 "catches up from the last recorded tick");
+    failed_free(s->failed);
+    s->failed = NULL;
     close_entries(&s->entries);
     uv_prepare_stop(&s->fresh);
     uv_close((uv_handle_t *)&s->fresh, fresh_closed);
+    uv_close((uv_handle_t *)&s->retry, fresh_closed);
 }
