@@ -11,6 +11,10 @@ load: wrk sends one signed (HMAC-SHA256, header X-Signature, "sha256=" and
   used during the run (each accepted webhook is an execution a forked
   worker runs, on the same cores), the host's RSS when wrk stopped (with
   the executions still queued), and how long the queue took to drain.
+  Last, "ferry-accept": the same host with its zygote stopped (SIGSTOP)
+  while wrk runs, so that only the accept-and-commit path uses the CPU and
+  the executions only queue: what the webhook path itself sustains, apart
+  from the executions it starts. Not how ferry runs; a bound.
 rates: the same signed POSTs to a real `ferry serve`, open loop at fixed
   rates (--rates, each for --duration seconds, on a fresh host): serve_load
   sends each request at its scheduled time and counts its latency from
@@ -172,6 +176,35 @@ def run_load(build, root, args):
     # forks take less of the CPU and the accept-and-commit path shows.
     for name, conc in (("ferry", args.concurrency), ("ferry-c1", 1)):
         run_ferry(build, root, args, lua, b, name, conc)
+    run_accept(build, root, args, lua, b)
+
+
+def run_accept(build, root, args, lua, b):
+    h = sb.Host(build, root, "ferry-accept", concurrency=args.concurrency)
+    h.start()
+    h.deploy(load_json("webhook.integration.json"),
+             {"integration": "bench-webhook", "name": INSTANCE,
+              "config": {"webhook_secret": SECRET}})
+    kids = sb.proc_children(h.proc.pid)  # the zygote (and its helper)
+    for k in kids:
+        os.kill(k, signal.SIGSTOP)
+    try:
+        cpu0 = cpu_of(h.proc.pid)
+        f = wrk(lua, h.port, args)
+        cpu1 = cpu_of(h.proc.pid)
+        st = db_counts(h.db)
+    finally:
+        for k in kids:
+            os.kill(k, signal.SIGCONT)
+    h.stop()
+    print(line("ferry-accept", f))
+    ratio = f["rps"] / b["rps"] if b["rps"] else 0.0
+    answered = f["requests"] - f["non2xx"]
+    print("    accept path alone (zygote stopped): %.1f%% of the baseline's "
+          "rate; host CPU %.0f us per request; %d executions queued for %d "
+          "answered 2xx"
+          % (100 * ratio, 1e6 * (cpu1 - cpu0) / max(f["requests"], 1),
+             st.get("queued", 0), answered), flush=True)
 
 
 def run_ferry(build, root, args, lua, b, name, conc):
