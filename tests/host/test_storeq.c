@@ -423,6 +423,15 @@ static void frig_close(frig *r) {
     frig_free(r);
 }
 
+/* Pushes n records, lines 0 to n - 1. */
+static void push_records(frig *r, line_job *j, int n) {
+    for (int i = 0; i < n; i++) {
+        j[i] = (line_job){.p = &r->p, .n = i, .rc = -1};
+        r->p.pending++;
+        storeq_push_record(r->q, line_run, line_done, &j[i]);
+    }
+}
+
 /* Two batches in a row do not commit. The job someone waits for is told
  * (and its line is not in the store); the records are kept and written
  * once a batch commits, each once and in the order they were pushed, and
@@ -472,11 +481,7 @@ static void test_kept_records_wait_for_their_retry(void **state) {
     storeq_stats(r.q, &b0, &jobs, &paced);
     commit_fails = 3;
     int64_t t0 = now_us();
-    for (int i = 0; i < N; i++) {
-        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
-        r.p.pending++;
-        storeq_push_record(r.q, line_run, line_done, &j[i]);
-    }
+    push_records(&r, j, N);
     drain(&r.loop, &r.p);
     int64_t took_ms = (now_us() - t0) / 1000;
     storeq_stats(r.q, &b1, &jobs, &paced);
@@ -534,11 +539,7 @@ static void test_stop_writes_kept_records(void **state) {
     frig_open(&r);
     line_job j[5];
     commit_fails = 4;
-    for (int i = 0; i < 5; i++) {
-        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
-        r.p.pending++;
-        storeq_push_record(r.q, line_run, line_done, &j[i]);
-    }
+    push_records(&r, j, 5);
     frig_stop(&r);
     assert_int_equal(commit_fails, 0);
     assert_int_equal(r.p.pending, 0);
@@ -559,11 +560,7 @@ static void test_stop_gives_records_up(void **state) {
     frig_open(&r);
     line_job j[5];
     commit_fails = 1000000;
-    for (int i = 0; i < 5; i++) {
-        j[i] = (line_job){.p = &r.p, .n = i, .rc = -1};
-        r.p.pending++;
-        storeq_push_record(r.q, line_run, line_done, &j[i]);
-    }
+    push_records(&r, j, 5);
     int64_t t0 = now_us();
     frig_stop(&r);
     int64_t took_ms = (now_us() - t0) / 1000;

@@ -155,6 +155,17 @@ def metric(h, name):
     raise ts.Fail("no %s in /metrics" % name)
 
 
+def start_hold(h):
+    """Deploys HOLD_INTEGRATION and starts its 2 s execution: its id, once
+    it runs."""
+    r = h.deploy(integration=HOLD_INTEGRATION, instance=HOLD_INSTANCE)
+    check(r.status == 201, "deploy answered %r" % r)
+    r = h.request("POST", "/api/v1/instances/full-1/flows/hold/executions", {})
+    check(r.status == 202, "starting hold: %r" % r)
+    h.wait_status(r.json["id"], ("running",))
+    return r.json["id"]
+
+
 def paused_cases(root):
     """One worker, held by a 2 s execution, 5 webhooks queued behind it,
     then the store held to its size: when the held execution ends, its
@@ -165,13 +176,8 @@ def paused_cases(root):
     hook = "/webhooks/full-1/hook"
 
     def paused():
-        r = h.deploy(integration=HOLD_INTEGRATION, instance=HOLD_INSTANCE)
-        check(r.status == 201, "deploy answered %r" % r)
-        r = h.request("POST",
-                      "/api/v1/instances/full-1/flows/hold/executions", {})
-        check(r.status == 202, "starting hold: %r" % r)
         t0 = time.monotonic()
-        h.wait_status(r.json["id"], ("running",))
+        start_hold(h)
         acked = {}
         for n in range(5):
             r = h.request("POST", hook, {"n": n}, token=None)
@@ -436,13 +442,7 @@ def stop_cases(root):
     state = {}
 
     def stop_full():
-        r = h.deploy(integration=HOLD_INTEGRATION, instance=HOLD_INSTANCE)
-        check(r.status == 201, "deploy answered %r" % r)
-        r = h.request("POST",
-                      "/api/v1/instances/full-1/flows/hold/executions", {})
-        check(r.status == 202, "starting hold: %r" % r)
-        state["id"] = r.json["id"]
-        h.wait_status(state["id"], ("running",))
+        state["id"] = start_hold(h)
         hold_files(h)
         ts.current["host"] = None
         t0 = time.monotonic()
