@@ -198,6 +198,18 @@ static void failed_free(failed_tick *f) {
     }
 }
 
+/* Puts time v (RFC 3339 UTC text, which sorts as time does) into the
+ * sorted list a: a catch-up that failed brings back times older than those
+ * noted since it was fired. */
+static void missed_insert(json_t *a, json_t *v) {
+    const char *t = json_string_value(v);
+    size_t i = json_array_size(a);
+    while (t && i > 0 &&
+           strcmp(json_string_value(json_array_get(a, i - 1)), t) > 0)
+        i--;
+    json_array_insert(a, i, v);
+}
+
 /* Notes the times of tick j (its own, or those a catch-up carried). */
 static void failed_note(struct host_sched *s, const tick_job *j) {
     failed_tick *f = s->failed;
@@ -225,12 +237,14 @@ static void failed_note(struct host_sched *s, const tick_job *j) {
     if (json_is_array(carried)) {
         size_t i;
         json_t *v;
-        json_array_foreach(carried, i, v) json_array_append(f->missed, v);
+        json_array_foreach(carried, i, v) missed_insert(f->missed, v);
         f->count += j->nmissed;
     } else {
         char when[40];
         sched_format_time(NULL, j->fire_us / 1000000, when, sizeof(when));
-        json_array_append_new(f->missed, json_string(when));
+        json_t *v = json_string(when);
+        missed_insert(f->missed, v);
+        json_decref(v);
         f->count++;
     }
     while (json_array_size(f->missed) > SCHED_MAX_MISSED_LISTED)

@@ -394,7 +394,9 @@ def schedule_cases(root):
         c = caught[0]
         check(c["status"] == "succeeded", "catch-up run: %s" % c["status"])
         t = c["trigger"]
-        missed = sorted(tsch.parse_utc(m) for m in t["missed"])
+        check(t["missed"] == sorted(t["missed"]), "missed not oldest first: "
+              "%r" % t["missed"])
+        missed = [tsch.parse_utc(m) for m in t["missed"]]
         failed = sorted(set(state["failed"][tsch.RUN_ONCE]))
         check(missed == failed, "the catch-up lists %r, the ticks not "
               "recorded were %r" % (t["missed"], failed))
