@@ -259,23 +259,24 @@ static void tick_done(tick_job *j, int commit_rc) {
     host *h = j->h;
     /* Not recorded: the batch did not commit, or the tick's own row was
      * refused by the store (its statement alone rolled back). */
-    int lost = commit_rc || j->rc == FERRY_EIO;
-    const char *why =
-        commit_rc ? storeq_error(h->q, commit_rc) : (j->err ? j->err : "?");
-    if (lost && j->run_once) {
-        host_log(h, "error", tick_fields(j),
-                 "schedule: the tick was not recorded: %s; it runs once "
-                 "the store commits again (misfire run_once)",
-                 why);
-        if (h->sched && !h->sched->stopped) {
-            failed_note(h->sched, j);
-            retry_misfires(h->sched);
+    if (commit_rc || j->rc == FERRY_EIO) {
+        const char *why =
+            commit_rc ? storeq_error(h->q, commit_rc) : (j->err ? j->err : "?");
+        if (j->run_once) {
+            host_log(h, "error", tick_fields(j),
+                     "schedule: the tick was not recorded: %s; it runs once "
+                     "the store commits again (misfire run_once)",
+                     why);
+            if (h->sched && !h->sched->stopped) {
+                failed_note(h->sched, j);
+                retry_misfires(h->sched);
+            }
+        } else {
+            host_log(h, "error", tick_fields(j),
+                     "schedule: the tick was not recorded: %s; not run "
+                     "(misfire skip)",
+                     why);
         }
-    } else if (lost) {
-        host_log(h, "error", tick_fields(j),
-                 "schedule: the tick was not recorded: %s; not run "
-                 "(misfire skip)",
-                 why);
     } else if (j->rc == FERRY_EEXISTS) {
         host_log(h, "info", tick_fields(j),
                  "schedule: this tick was already fired; nothing started");

@@ -59,7 +59,7 @@ struct storeq {
     size_t lost;        /* records given up at the stop (STOP_RETRY_MS) */
     int64_t stop_by;    /* when the stop gives kept records up, monotonic us */
     int fail_news;      /* failures, or a recovery, not yet told */
-    char done_msg[512]; /* the loop's copy of fail_msg (storeq_error) */
+    char done_msg[512]; /* the loop's copy of fail_msg (on_finished) */
     storeq_fail_fn on_fail;
     void *fail_ud;
 };
@@ -395,17 +395,16 @@ static void on_finished(uv_async_t *a) {
     q->finished_rc = 0;
     int news = q->fail_news && q->on_fail;
     int fail_rc = q->fail_rc;
-    char msg[sizeof(q->fail_msg)];
-    if (news && fail_rc)
-        memcpy(msg, q->fail_msg, sizeof(msg));
-    if (rc)
+    /* the loop's copy, for on_fail and for storeq_error */
+    if (rc || (news && fail_rc))
         memcpy(q->done_msg, q->fail_msg, sizeof(q->done_msg));
     size_t kept = q->kept, lost = q->lost;
     q->fail_news = 0;
     q->lost = 0;
     pthread_mutex_unlock(&q->mu);
     if (news)
-        q->on_fail(q->fail_ud, fail_rc, fail_rc ? msg : NULL, kept, lost);
+        q->on_fail(q->fail_ud, fail_rc, fail_rc ? q->done_msg : NULL, kept,
+                   lost);
     while (list) {
         job *next = list->next;
         if (list->done)
